@@ -1,0 +1,90 @@
+"""The `minirl` command: one subcommand per stage, flags generated from the stage's config dataclass.
+
+    minirl data gridworld --task pretrain --episodes 100000 --out runs/data/pretrain.npz
+    minirl doctor
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import sys
+import time
+
+from minirl.config import DataConfig
+
+
+def _add_config_args(parser: argparse.ArgumentParser, cls, positional: tuple[str, ...] = ("env",)) -> None:
+    for f in dataclasses.fields(cls):
+        help_ = f.metadata.get("help", "")
+        if f.name in positional:
+            parser.add_argument(f.name, nargs="?", default=f.default, help=f"{help_} (default: {f.default})")
+        elif f.type in ("bool", bool):
+            parser.add_argument(f"--{f.name.replace('_', '-')}", action=argparse.BooleanOptionalAction,
+                                default=f.default, help=help_)  # fmt: skip
+        else:
+            kind = {"int": int, "float": float, "str": str}.get(str(f.type), str)
+            parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
+                                help=f"{help_} (default: {f.default!r})" if f.default != "" else help_)  # fmt: skip
+
+
+def _config(cls, args: argparse.Namespace):
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def _cmd_data(args: argparse.Namespace) -> dict:
+    from minirl.data import main
+
+    return main(_config(DataConfig, args))
+
+
+def _cmd_doctor(args: argparse.Namespace) -> dict:
+    import gymnasium
+    import numpy
+    import torch
+
+    try:
+        import mujoco
+
+        mujoco_version = mujoco.__version__
+    except ImportError:
+        mujoco_version = "not installed"
+    device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
+    info = {
+        "python": platform.python_version(), "platform": platform.platform(), "numpy": numpy.__version__,
+        "torch": torch.__version__, "gymnasium": gymnasium.__version__, "mujoco": mujoco_version,
+        "device": device, "torch threads": torch.get_num_threads(), "MUJOCO_GL": os.environ.get("MUJOCO_GL", "(unset)"),
+    }  # fmt: skip
+    for k, v in info.items():
+        print(f"{k:>14}: {v}")
+    return info
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minirl", description="Internal RL (arXiv 2512.20605), small and readable.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("data", help="generate an expert dataset (.npz)", description=DataConfig.__doc__)
+    _add_config_args(p, DataConfig)
+    p.set_defaults(fn=_cmd_data)
+    p = sub.add_parser("doctor", help="print versions, device and MUJOCO_GL")
+    p.set_defaults(fn=_cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    start = time.time()
+    try:
+        args.fn(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"minirl {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    if args.command != "doctor":
+        print(f"done in {time.time() - start:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

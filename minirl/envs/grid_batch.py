@@ -1,0 +1,132 @@
+"""gridworld-pinpad stepping B episodes at once (numpy). Same semantics as `GridPinpadEnv`, tested equal to it.
+
+This is the rollout path of every later stage: data generation, evaluating models, internal RL.
+
+Differences from a Gymnasium vector env, on purpose:
+- no autoreset: `reset()` starts B episodes, `step()` advances the ones still running. Finished episodes
+  ignore their action and report reward 0 and no new end. `done` (B,) says which have ended; a rollout
+  loop runs `while not env.done.all()`.
+- observations are the compact (B, 13) object cells (`grid_core.one_hot` gives the 637-dim vector); the
+  model's embedding reads them directly (a linear layer on a one-hot is a sum of embedding rows).
+
+Task tracking is vectorised as a (B, K) mask over a task table: `consistent[b, k]` says task k still
+matches what episode b visited. Single-task mode starts it one-hot, task-set mode starts it all-true.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minirl.envs.grid_core import EMPTY, MAX_STEPS, NEXT, NUM_COLOURS, layout_grid, sample_layouts
+from minirl.envs.gridworld import resolve_tasks
+
+
+class GridPinpadBatch:
+    """B gridworld-pinpad episodes stepped together. `task` / `task_set` as for `GridPinpadEnv`."""
+
+    num_actions = 4
+
+    def __init__(self, num_envs: int, task=None, task_set=None, max_steps: int = MAX_STEPS, seed: int | None = None):
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+        self.num_envs, self.max_steps = num_envs, max_steps
+        self.tasks, self.any_mode = resolve_tasks(task, task_set)
+        lengths = np.array([len(t) for t in self.tasks])
+        self.task_table = np.full((len(self.tasks), lengths.max() + 1), -1, dtype=np.int64)  # (K, Lmax+1), -1 pad
+        for k, t in enumerate(self.tasks):
+            self.task_table[k, : len(t)] = t
+        self.task_lengths = lengths  # (K,)
+        self.np_random = np.random.default_rng(seed)  # draws episode seeds when reset() is given none
+
+    # ----------------------------------------------------------------- episode logic
+    def reset(self, seeds=None):
+        """Start B new episodes; episode b is what `GridPinpadEnv.reset(seed=seeds[b])` would give."""
+        B = self.num_envs
+        if seeds is None:
+            seeds = self.np_random.integers(0, 2**63 - 1, size=B)
+        seeds = np.asarray(seeds, dtype=np.int64)
+        if seeds.shape != (B,):
+            raise ValueError(f"seeds must have shape ({B},), got {seeds.shape}")
+        self.seeds = seeds
+        rngs = [np.random.default_rng(int(s)) for s in seeds]
+        self.layout, self.agent = sample_layouts(rngs)  # (B, 12), (B,)
+        self.grid = layout_grid(self.layout)  # (B, 49)
+        K = len(self.tasks)
+        if self.any_mode:
+            self.consistent = np.ones((B, K), dtype=bool)
+            self.task_index = np.full(B, -1)
+        else:
+            self.task_index = np.array([int(r.integers(K)) for r in rngs]) if K > 1 else np.zeros(B, dtype=np.int64)
+            self.consistent = np.zeros((B, K), dtype=bool)
+            self.consistent[np.arange(B), self.task_index] = True
+        self.progress = np.zeros(B, dtype=np.int64)  # colours visited so far
+        self.visited = np.zeros((B, NUM_COLOURS), dtype=bool)  # for rendering
+        self.t = np.zeros(B, dtype=np.int64)
+        self.done = np.zeros(B, dtype=bool)
+        self.success = np.zeros(B, dtype=bool)
+        return self.obs(), self.info()
+
+    def step(self, actions):
+        """Advance running episodes. Returns obs (B, 13), reward (B,), terminated (B,), truncated (B,), info."""
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,):
+            raise ValueError(f"actions must have shape ({self.num_envs},), got {actions.shape}")
+        running = ~self.done
+        bad = running & ((actions < 0) | (actions >= self.num_actions) | (actions != np.round(actions)))
+        if bad.any():
+            raise ValueError(f"action {actions[bad][0]!r} (episode {np.flatnonzero(bad)[0]}) is outside Discrete(4)")
+        act = np.where(running, actions, 0).astype(np.int64)
+        B = np.arange(self.num_envs)
+
+        nxt = NEXT[self.agent, act]  # (B,)
+        nxt = np.where(self.grid[B, nxt] >= NUM_COLOURS, self.agent, nxt)  # walls block
+        moved = running & (nxt != self.agent)
+        self.agent = np.where(running, nxt, self.agent)
+        colour = self.grid[B, self.agent]  # (B,)
+        visit = moved & (colour != EMPTY) & (colour < NUM_COLOURS)
+
+        # which tasks still match after this visit; success if one of them is complete
+        n = self.progress
+        match = self.consistent & (self.task_table[:, np.minimum(n, self.task_table.shape[1] - 1)].T == colour[:, None])
+        self.consistent = np.where(visit[:, None], match, self.consistent)
+        failed = visit & ~match.any(1)
+        succeeded = visit & (match & (self.task_lengths[None] == n[:, None] + 1)).any(1)
+        self.progress = n + visit
+        self.visited[B[visit], colour[visit]] = True
+
+        self.t += running
+        terminated = failed | succeeded
+        truncated = running & ~terminated & (self.t >= self.max_steps)
+        reward = succeeded.astype(np.float32)
+        self.success |= succeeded
+        self.done |= terminated | truncated
+        return self.obs(), reward, terminated, truncated, self.info()
+
+    # ----------------------------------------------------------------- views
+    def obs(self) -> np.ndarray:
+        """(B, 13) object cells: the layout, then the agent."""
+        return np.concatenate([self.layout, self.agent[:, None]], 1)
+
+    def next_colours(self) -> np.ndarray:
+        """(B, K) colour each consistent task wants next, -1 elsewhere."""
+        idx = np.minimum(self.progress, self.task_table.shape[1] - 1)  # (B,)
+        nxt = self.task_table[:, idx].T  # (B, K)
+        return np.where(self.consistent, nxt, -1)
+
+    def target(self) -> np.ndarray:
+        """(B,) the next colour if it is determined (always in single-task mode), else -1."""
+        nxt = self.next_colours()
+        hi, lo = nxt.max(1), np.where(nxt >= 0, nxt, NUM_COLOURS).min(1)
+        return np.where((hi == lo) & (hi >= 0), hi, -1)
+
+    def subgoal(self) -> np.ndarray:
+        """(B,) ground-truth current subgoal: the colour pair (0..3) of the next colour; -1 if undetermined."""
+        nxt = self.next_colours()
+        sg = np.where(nxt >= 0, nxt // 2, -1)
+        hi, lo = sg.max(1), np.where(sg >= 0, sg, 99).min(1)
+        return np.where((hi == lo) & (hi >= 0), hi, -1)
+
+    def info(self) -> dict:
+        return {"subgoal": self.subgoal(), "progress": self.progress.copy(), "task_index": self.task_index.copy()}

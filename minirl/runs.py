@@ -1,0 +1,97 @@
+"""Run directories, seeding, metrics logging and atomic writes (plumbing shared by every stage).
+
+A run directory holds `config.json` (the resolved config), `metrics.jsonl` (one JSON line per log step,
+CleanRL-style namespaced keys such as `losses/action_nll`), `metrics.json` (final metrics), figures and
+checkpoints. Every file is written to a temporary name and renamed, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (if imported)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def atomic_write(path: str | os.PathLike, write_fn, suffix: str = "") -> Path:
+    """Call `write_fn(tmp_path)` then rename tmp -> path, so readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
+    os.close(fd)
+    try:
+        write_fn(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def _jsonable(x: Any) -> Any:
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(x).items()}
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    text = json.dumps(_jsonable(obj), indent=2)
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n"))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+class Run:
+    """A run directory: config.json at start, `log()` appends to metrics.jsonl, `finish()` writes metrics.json."""
+
+    def __init__(self, out_dir: str | os.PathLike, cfg: Any):
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.dir / "config.json", cfg)
+        self.start = time.time()
+
+    def log(self, step: int, metrics: dict) -> None:
+        line = json.dumps(_jsonable({"step": step, "time": round(time.time() - self.start, 2), **metrics}))
+        with open(self.dir / "metrics.jsonl", "a") as f:
+            f.write(line + "\n")
+
+    def finish(self, metrics: dict) -> dict:
+        metrics = {**metrics, "wall_time_s": round(time.time() - self.start, 1)}
+        write_json(self.dir / "metrics.json", metrics)
+        return metrics
+
+
+def default_out(stage: str, name: str) -> Path:
+    """runs/<stage>/<name>-<timestamp>: a fresh default run directory."""
+    return Path("runs") / stage / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"

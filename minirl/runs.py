@@ -95,3 +95,8 @@ class Run:
 def default_out(stage: str, name: str) -> Path:
     """runs/<stage>/<name>-<timestamp>: a fresh default run directory."""
     return Path("runs") / stage / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def fast_mode() -> bool:
+    """True when MINIRL_FAST=1: notebooks and demos shrink to seconds (the test suite sets it)."""
+    return os.environ.get("MINIRL_FAST", "0") not in ("", "0", "false", "False")

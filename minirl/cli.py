@@ -1,6 +1,7 @@
 """The `minirl` command: one subcommand per stage, flags generated from the stage's config dataclass.
 
     minirl data gridworld --task pretrain --episodes 100000 --out runs/data/pretrain.npz
+    minirl pretrain gridworld --preset cpu --steps 5000 --model.n_layers 4
     minirl doctor
 """
 
@@ -13,25 +14,55 @@ import platform
 import sys
 import time
 
-from minirl.config import DataConfig
+from minirl.config import DataConfig, PretrainConfig
 
 
-def _add_config_args(parser: argparse.ArgumentParser, cls, positional: tuple[str, ...] = ("env",)) -> None:
+def _add_config_args(parser, cls, positional=("env",), prefix: str = "", suppress: bool = False) -> None:
+    """One flag per dataclass field (`--name`, nested dataclasses as `--model.name`), help from the field.
+
+    With `suppress`, flags not given on the command line stay out of the namespace, so they do not
+    override a preset.
+    """
     for f in dataclasses.fields(cls):
         help_ = f.metadata.get("help", "")
+        if f.default_factory is not dataclasses.MISSING:  # a nested config, e.g. model: ModelConfig
+            _add_config_args(parser, type(f.default_factory()), (), prefix=f"{prefix}{f.name}.", suppress=suppress)
+            continue
+        default = argparse.SUPPRESS if suppress else f.default
+        shown = f" (default: {f.default!r})" if f.default != "" else ""
+        dest = f"{prefix}{f.name}"
         if f.name in positional:
-            parser.add_argument(f.name, nargs="?", default=f.default, help=f"{help_} (default: {f.default})")
+            parser.add_argument(dest, nargs="?", default=f.default, help=f"{help_} (default: {f.default})")
         elif f.type in ("bool", bool):
-            parser.add_argument(f"--{f.name.replace('_', '-')}", action=argparse.BooleanOptionalAction,
-                                default=f.default, help=help_)  # fmt: skip
+            parser.add_argument(f"--{dest}", action=argparse.BooleanOptionalAction, default=default, help=help_ + shown)
         else:
             kind = {"int": int, "float": float, "str": str}.get(str(f.type), str)
-            parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
-                                help=f"{help_} (default: {f.default!r})" if f.default != "" else help_)  # fmt: skip
+            parser.add_argument(f"--{dest}", type=kind, default=default, help=help_ + shown, metavar=f.name.upper())
 
 
 def _config(cls, args: argparse.Namespace):
     return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """Flags given on the command line as preset overrides; `model.x` keys go into a nested dict."""
+    out: dict = {}
+    for key, value in vars(args).items():
+        if key in ("fn", "command", "preset"):
+            continue
+        if "." in key:
+            outer, inner = key.split(".", 1)
+            out.setdefault(outer, {})[inner] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> dict:
+    from minirl.config import pretrain_preset
+    from minirl.pretrain import main
+
+    return main(pretrain_preset(getattr(args, "preset", "cpu"), **_overrides(args)))
 
 
 def _cmd_data(args: argparse.Namespace) -> dict:
@@ -68,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="generate an expert dataset (.npz)", description=DataConfig.__doc__)
     _add_config_args(p, DataConfig)
     p.set_defaults(fn=_cmd_data)
+    p = sub.add_parser("pretrain", help="pretrain the base model on expert data", description=PretrainConfig.__doc__)
+    _add_config_args(p, PretrainConfig, suppress=True)
+    p.set_defaults(fn=_cmd_pretrain)
     p = sub.add_parser("doctor", help="print versions, device and MUJOCO_GL")
     p.set_defaults(fn=_cmd_doctor)
     return parser

@@ -48,3 +48,102 @@ class DataConfig:
         check_range("epsilon", self.epsilon, 0.0, 1.0)
         if not self.out:
             self.out = f"runs/data/{self.env}-{self.task}-n{self.episodes}-eps{self.epsilon}-s{self.seed}.npz"
+
+
+@dataclass
+class ModelConfig:
+    """The base sequence model ([P] §D.1, Tab. A15-A16). Paper sizes: transformer 6 x 256 (grid), Hawk 8 x 256 (ant)."""
+
+    arch: str = arg("transformer", "'transformer' (gridworld in the paper) or 'hawk' (ant)")
+    n_layers: int = arg(6, "number of residual blocks L")
+    d_model: int = arg(256, "residual stream width n_e")
+    n_heads: int = arg(4, "attention heads (transformer) or RG-LRU gate blocks (hawk)")
+    d_head: int = arg(64, "attention head width")
+    d_mlp: int = arg(512, "hidden width of the ReLU MLP in each block")
+    d_rnn: int = arg(256, "RG-LRU width (hawk)")
+    obs_embedding: str = arg("relative", "gridworld observation embedding: 'relative' (fast) or 'linear' (plain)")
+    init_scale: float = arg(0.1, "variance-scaling factor of all initialisers ([P] Tab. A16)")
+
+    def __post_init__(self):
+        if self.arch not in ("transformer", "hawk"):
+            raise ValueError(f"arch {self.arch!r}: expected 'transformer' or 'hawk'")
+        if self.obs_embedding not in ("relative", "linear"):
+            raise ValueError(f"obs_embedding {self.obs_embedding!r}: expected 'relative' or 'linear'")
+        for name in ("n_layers", "d_model", "n_heads", "d_head", "d_mlp", "d_rnn"):
+            check_range(name, getattr(self, name), 1)
+        check_range("init_scale", self.init_scale, 1e-6)
+        if self.arch == "hawk" and self.d_rnn % self.n_heads:
+            raise ValueError(f"d_rnn = {self.d_rnn} must be divisible by n_heads = {self.n_heads}")
+
+
+@dataclass
+class PretrainConfig:
+    """Pretraining the base model on expert trajectories (`minirl pretrain`, [P] §4, Tab. A4)."""
+
+    env: str = arg("gridworld", "environment")
+    preset: str = arg("cpu", "named preset the other values start from: tiny, cpu, gpu, paper")
+    seed: int = arg(0, "seed for data, initialisation and batching")
+    out: str = arg("", "run directory (default: runs/pretrain/<env>-<preset>-s<seed>-<time>)")
+    device: str = arg("auto", "'auto' (cuda if present), 'cpu' or 'cuda'")
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: str = arg("", "training dataset .npz (default: generate `train_episodes` fresh expert episodes)")
+    train_episodes: int = arg(200_000, "expert episodes to generate when no --data is given")
+    heldout_episodes: int = arg(2000, "fresh expert episodes (other layouts) for held-out accuracy")
+    epsilon: float = arg(0.0, "expert noise of the generated training data")
+    steps: int = arg(12_000, "optimiser steps")
+    batch_size: int = arg(128, "episodes per batch")
+    lr: float = arg(3e-3, "peak learning rate (AdamW)")
+    lr_schedule: str = arg("cosine", "'cosine' (warm-up, decay to min_lr_frac) or 'constant' (the paper)")
+    warmup_steps: int = arg(100, "linear warm-up steps")
+    min_lr_frac: float = arg(0.1, "final learning rate as a fraction of lr (cosine)")
+    weight_decay: float = arg(0.03, "AdamW weight decay")
+    beta2: float = arg(0.98, "AdamW beta2")
+    grad_clip: float = arg(1.0, "gradient-norm clip (0 = off)")
+    obs_coef: float = arg(0.0, "lambda, weight of the next-observation NLL")
+    bucket: bool = arg(True, "batch episodes of similar length together (halves the padding)")
+    eval_every: int = arg(1000, "steps between held-out evaluations")
+    eval_episodes: int = arg(1000, "rollouts per behaviour metric")
+    checkpoint_every: int = arg(1000, "steps between resumable checkpoints")
+
+    def __post_init__(self):
+        check_env(self.env)
+        if isinstance(self.model, dict):
+            self.model = ModelConfig(**self.model)
+        for name in ("steps", "batch_size", "train_episodes", "heldout_episodes", "eval_every", "eval_episodes"):
+            check_range(name, getattr(self, name), 1)
+        check_range("lr", self.lr, 1e-8, 1.0)
+        check_range("epsilon", self.epsilon, 0.0, 1.0)
+        check_range("min_lr_frac", self.min_lr_frac, 0.0, 1.0)
+        check_range("obs_coef", self.obs_coef, 0.0)
+        check_range("weight_decay", self.weight_decay, 0.0)
+        check_range("beta2", self.beta2, 0.0, 0.999999)
+        check_range("warmup_steps", self.warmup_steps, 0)
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule {self.lr_schedule!r}: expected 'cosine' or 'constant'")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device {self.device!r}: expected 'auto', 'cpu' or 'cuda'")
+
+
+def pretrain_preset(name: str, **overrides) -> PretrainConfig:
+    """Named pretraining presets. `overrides` (field=value, `model` as a dict of ModelConfig fields) win."""
+    presets = {
+        # a whole stage in seconds, for tests
+        "tiny": dict(model=dict(n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64, d_rnn=32),
+                     train_episodes=512, heldout_episodes=64, steps=30, batch_size=32, eval_every=30,
+                     eval_episodes=64, checkpoint_every=30),
+        # the best a 2-core CPU does in ~30 minutes (measurements.md recipe: 4 x 64, lr 3e-3, cosine, batch 128)
+        "cpu": dict(model=dict(n_layers=4, d_model=64, n_heads=4, d_head=16, d_mlp=128, d_rnn=64),
+                    train_episodes=200_000, steps=20_000, batch_size=128),
+        # one GPU, tens of minutes
+        "gpu": dict(model=dict(n_layers=6, d_model=128, n_heads=4, d_head=32, d_mlp=256, d_rnn=128),
+                    train_episodes=1_000_000, steps=30_000, batch_size=512, lr=1e-3),
+        # the paper's sizes and budget ([P] Tab. A4, A16): 256K steps x 1024 episodes, constant lr 3e-4
+        "paper": dict(model=dict(), train_episodes=2_000_000, steps=256_000, batch_size=1024, lr=3e-4,
+                      lr_schedule="constant", warmup_steps=0, beta2=0.999, grad_clip=0.0, obs_coef=0.01,
+                      eval_every=10_000, checkpoint_every=10_000),
+    }  # fmt: skip
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}: expected one of {sorted(presets)}")
+    values = {**presets[name], **overrides}
+    values["model"] = {**presets[name].get("model", {}), **overrides.get("model", {})}
+    return PretrainConfig(preset=name, **values)

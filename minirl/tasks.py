@@ -84,7 +84,7 @@ def parse_task(spec: str | Sequence[int], num_colours: int = GRID_NUM_COLOURS) -
     """
     if isinstance(spec, str):
         parts = spec.strip().split("-")
-        if not spec.strip() or any(not p.strip().isdigit() for p in parts):
+        if not spec.strip() or any(not p.strip().isdecimal() for p in parts):  # isdigit() lets "²" through to int()
             raise ValueError(
                 f"malformed task string {spec!r}: expected colours 0..{num_colours - 1} joined by '-', e.g. '0-1-4-5'"
             )
@@ -120,7 +120,13 @@ def parse_task_set(
             return GRID_PRETRAIN_TASKS if env == "gridworld" else ANT_PRETRAIN_TASKS
         if key == "posttrain":
             return (GRID_POSTTRAIN_TASK,) if env == "gridworld" else (ANT_POSTTRAIN_TASK,)
-        return tuple(parse_task(s, num_colours) for s in key.split(","))
+        parts = key.split(",")
+        if len(parts) == 1:
+            return (parse_task(key, num_colours),)
+        try:
+            return tuple(parse_task(s, num_colours) for s in parts)
+        except ValueError as e:  # name the whole list, not just the bad piece (which may be '')
+            raise ValueError(f"malformed task list {spec!r}: {e}") from None
     spec = list(spec)
     if not spec:
         raise ValueError("empty task set: give at least one task")

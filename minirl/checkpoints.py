@@ -1,0 +1,51 @@
+"""Checkpoints: atomic writes, a `kind` tag checked on load, and rebuilding models without the command line.
+
+A checkpoint is a dict saved with torch.save: `kind` ("base_model", later "metacontroller", ...), the
+config needed to rebuild the object (`model_cfg`), `state_dict`, and whatever resuming needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from minirl.config import ModelConfig
+from minirl.runs import _jsonable, atomic_write
+
+
+def save_checkpoint(path: str | Path, ckpt: dict) -> Path:
+    """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint."""
+    ckpt = {k: (_jsonable(v) if dataclasses.is_dataclass(v) else v) for k, v in ckpt.items()}
+    return atomic_write(path, lambda tmp: torch.save(ckpt, tmp), suffix=".pt")
+
+
+def load_checkpoint(path: str | Path, kind: str | None = None) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated or foreign file
+        raise ValueError(f"{path} is not a readable minirl checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(ckpt, dict) or "kind" not in ckpt:
+        raise ValueError(f"{path} is not a minirl checkpoint (no 'kind' entry)")
+    if kind is not None and ckpt["kind"] != kind:
+        raise ValueError(f"{path} holds a {ckpt['kind']!r} checkpoint, expected {kind!r}")
+    return ckpt
+
+
+def load_base_model(path: str | Path, device: str | torch.device = "cpu"):
+    """Rebuild a frozen-ready base model from a pretraining run directory or checkpoint file (eval mode)."""
+    from minirl.models.sequence_model import SequenceModel
+
+    ckpt = load_checkpoint(path, kind="base_model")
+    model = SequenceModel(ModelConfig(**ckpt["model_cfg"]))
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise ValueError(f"{path}: weights do not match its model config ({e})") from None
+    return model.to(device).eval()

@@ -1,0 +1,163 @@
+"""Plotting helpers behind every figure of the tutorials (matplotlib; plumbing, no algorithm logic).
+
+Each function returns a `matplotlib.figure.Figure` and never calls `plt.show()`: a notebook displays the
+returned figure, a script saves it with `fig.savefig(path)`. Drawing a grid always goes through
+`grid_core.render_rgb`, the same code as `GridPinpadEnv.render()`.
+
+    plot_layouts           a grid of rendered layouts (images or envs)
+    plot_episode_frames    an episode as a strip of frames
+    plot_transition_table  4x4 subgoal-transition counts: pretraining tasks vs the post-training task
+    plot_dataset_stats     episode lengths, subgoal segment lengths, expert choices of a dataset
+
+Subgoals are named by letter: A = colours 0-1, B = 2-3, C = 4-5, D = 6-7.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from minirl.data import Trajectories
+from minirl.envs.grid_core import NUM_COLOURS, PALETTE, render_rgb
+from minirl.envs.gridworld import GridPinpadEnv
+from minirl.tasks import GRID_NUM_SUBGOALS, Task, subgoal_transitions
+
+SUBGOAL_NAMES = ("A", "B", "C", "D")  # A = colours 0-1, B = 2-3, C = 4-5, D = 6-7
+Dataset = Mapping[str, np.ndarray] | Trajectories  # the dict of `generate_gridworld` or a loaded dataset
+
+
+# ---------------------------------------------------------------------------------------- grids of images
+def as_image(x: np.ndarray | GridPinpadEnv) -> np.ndarray:
+    """An (H, W, 3) uint8 image, or a reset `GridPinpadEnv` rendered in its current state."""
+    if isinstance(x, GridPinpadEnv):
+        visited = np.isin(np.arange(NUM_COLOURS), x.visited)  # (8,) bool
+        return render_rgb(x.layout, x.agent, visited)  # (224, 224, 3)
+    return np.asarray(x)
+
+
+def colour_legend(fig: Figure) -> None:
+    """A legend at the bottom of the figure: the 8 pad colours, with their index and subgoal letter."""
+    handles = [Patch(color=PALETTE[c] / 255, label=f"{c} ({SUBGOAL_NAMES[c // 2]})") for c in range(NUM_COLOURS)]
+    ncol = NUM_COLOURS if fig.get_figwidth() >= 8 else NUM_COLOURS // 2  # one row, or two on narrow figures
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False, fontsize=9)
+    legend_inches = 0.15 + 0.3 * (NUM_COLOURS // ncol)
+    fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
+
+
+def _image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None, ncols: int, size: float) -> Figure:
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)  # ceil
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i])
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_layouts(
+    images_or_envs: Sequence[np.ndarray | GridPinpadEnv], titles: Sequence[str] | None = None,
+    ncols: int = 4, legend: bool = True,
+) -> Figure:  # fmt: skip
+    """Rendered layouts side by side (pads coloured, walls dark grey, the agent a black disc)."""
+    fig = _image_grid([as_image(x) for x in images_or_envs], titles, ncols, size=2.6)
+    if legend:
+        colour_legend(fig)
+    return fig
+
+
+def plot_episode_frames(
+    frames: Sequence[np.ndarray], titles: Sequence[str] | None = None, ncols: int = 8, legend: bool = True
+) -> Figure:  # fmt: skip
+    """An episode as a strip of frames, row by row (visited pads are crossed in white)."""
+    fig = _image_grid(list(frames), titles, ncols, size=1.7)
+    if legend:
+        colour_legend(fig)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------- tasks
+def transition_matrix(tasks: Sequence[Task], env: str = "gridworld") -> np.ndarray:
+    """(4, 4) counts: entry [g, g'] = how often subgoal g is followed by g' in `tasks`."""
+    m = np.zeros((GRID_NUM_SUBGOALS, GRID_NUM_SUBGOALS), dtype=np.int64)
+    for (g, g_next), count in subgoal_transitions(tasks, env).items():
+        m[g, g_next] = count
+    return m
+
+
+def plot_transition_table(pretrain_tasks: Sequence[Task], posttrain_task: Task) -> Figure:
+    """Two 4x4 heatmaps of subgoal-transition counts, pretraining tasks vs the post-training task."""
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.8))
+    panels = [
+        (transition_matrix(pretrain_tasks), f"pretraining ({len(pretrain_tasks)} tasks)"),
+        (transition_matrix([posttrain_task]), "post-training task"),
+    ]
+    for ax, (m, title) in zip(axes, panels):
+        ax.imshow(m, cmap="Blues", vmin=0, vmax=max(1, m.max()))
+        for g in range(m.shape[0]):
+            for g_next in range(m.shape[1]):
+                dark = m[g, g_next] > m.max() / 2
+                ax.text(g_next, g, str(m[g, g_next]), ha="center", va="center", color="w" if dark else "k")
+        ticks = [f"{s}\n{2 * i}-{2 * i + 1}" for i, s in enumerate(SUBGOAL_NAMES)]
+        ax.set_xticks(range(4), ticks)
+        ax.set_yticks(range(4), [t.replace("\n", " ") for t in ticks])
+        ax.set_xlabel("next subgoal")
+        ax.set_ylabel("subgoal")
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------- datasets
+def subgoal_segment_lengths(subgoals: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Steps spent on each subgoal: run lengths of the ground-truth subgoal along every episode (1-D array)."""
+    out = []
+    for sg, n in zip(subgoals, lengths):
+        sg = sg[:n]  # (T_i,)
+        cuts = np.flatnonzero(np.diff(sg)) + 1  # steps where the subgoal changes
+        out.append(np.diff(np.concatenate([[0], cuts, [n]])))
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def _arrays(data: Dataset) -> Mapping[str, np.ndarray]:
+    return data.arrays if isinstance(data, Trajectories) else data
+
+
+def plot_dataset_stats(trajectories: Dataset | Mapping[str, Dataset]) -> Figure:
+    """Episode lengths (failures hatched), steps per subgoal, and how many optimal actions the expert had.
+
+    `trajectories`: one dataset, or a mapping {name: dataset} drawn on the same axes.
+    """
+    single = isinstance(trajectories, Trajectories) or "lengths" in trajectories
+    datasets = {"dataset": trajectories} if single else dict(trajectories)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    bins = np.arange(0, 102, 2)
+    for i, (name, data) in enumerate(datasets.items()):
+        a, colour = _arrays(data), f"C{i}"
+        lengths, success = a["lengths"].astype(np.int64), a["success"].astype(bool)  # (N,), (N,)
+        axes[0].hist(lengths[success], bins, color=colour, alpha=0.6, label=f"{name}: success {success.mean():.2%}")
+        if (~success).any():
+            axes[0].hist(lengths[~success], bins, color=colour, hatch="//", fill=False, label=f"{name}: failed")
+        seg = subgoal_segment_lengths(a["subgoals"], lengths)
+        axes[1].hist(seg, np.arange(0, seg.max() + 2), density=True, color=colour, alpha=0.6,
+                     label=f"{name}: mean {seg.mean():.1f}")  # fmt: skip
+        mask = np.arange(a["optimal"].shape[1])[None] < lengths[:, None]  # (N, T) real steps
+        n_opt = np.unpackbits(a["optimal"][mask][:, None], axis=1).sum(1)  # (steps,) optimal actions per step
+        counts = np.bincount(n_opt, minlength=5)[1:5] / mask.sum()
+        axes[2].bar(np.arange(1, 5) + 0.35 * (i - (len(datasets) - 1) / 2), counts, 0.35, color=colour, label=name)
+    axes[0].set(xlabel="episode length (steps)", ylabel="episodes", title="episode lengths")
+    axes[1].set(xlabel="steps spent on one subgoal", ylabel="fraction of segments", title="subgoal segment lengths")
+    axes[2].set(xlabel="optimal actions at a step", ylabel="fraction of steps", title="expert's choices")
+    axes[2].set_xticks(range(1, 5))
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,63 @@
+"""The one batched rollout loop: (batched env, frozen base model, a controller chooser) -> trajectories.
+
+Evaluating the pretrained model, ground-truth controllers, the steering demo, the latent-action env and
+raw-action RL are all this loop with a different chooser. Per raw step t, for all B episodes at once:
+
+    e_t = model.step_lower(o_t)                      residual stream at the controlled layer l
+    U_t = chooser(t, e_t, env)                       None (uncontrolled) or a controller (control.py)
+    a_t ~ p(a | e_t + U_t e_t, ...)                  model.step_upper; greedy = argmax
+    o_{t+1}, r_t, ... = env.step(a_t)
+
+Finished episodes keep stepping with dummy inputs (the batch stays in lockstep); their steps are masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from minirl.control import Controller
+from minirl.envs.grid_batch import GridPinpadBatch
+from minirl.models.sequence_model import SequenceModel
+
+Chooser = Callable[[int, torch.Tensor, GridPinpadBatch], Controller | None]
+
+
+@torch.no_grad()
+def rollout(
+    env: GridPinpadBatch, model: SequenceModel, layer: int | None = None, chooser: Chooser | None = None,
+    greedy: bool = False, seeds=None, generator: torch.Generator | None = None, record_residuals: bool = False,
+) -> dict[str, np.ndarray | torch.Tensor]:  # fmt: skip
+    """Run B episodes to their end. Returns per-episode `success`, `progress`, `length`, and per-step
+    `actions` (B, T), `subgoals` (B, T), `active` (B, T) (and `residuals` (B, T, D) at `layer`)."""
+    layer = model.n_layers // 2 if layer is None else layer
+    device = next(model.parameters()).device
+    obs, _ = env.reset(seeds)
+    state = model.init_state(env.num_envs, device)
+    actions, subgoals, active, residuals = [], [], [], []
+    for t in range(env.max_steps):
+        if env.done.all():
+            break
+        active.append(~env.done)
+        subgoals.append(env.subgoal())
+        e = model.step_lower(torch.as_tensor(obs, device=device), state, layer)  # (B, D)
+        U = chooser(t, e, env) if chooser is not None else None
+        logits = model.step_upper(e, state, layer, U)["action_logits"]  # (B, 4)
+        if greedy:
+            a = logits.argmax(-1)
+        else:
+            a = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=generator)[:, 0]
+        a = a.cpu().numpy()
+        actions.append(a)
+        if record_residuals:
+            residuals.append(e.cpu())
+        obs, *_ = env.step(a)
+    out = {
+        "success": env.success.copy(), "progress": env.progress.copy(), "length": env.t.copy(),
+        "actions": np.stack(actions, 1), "subgoals": np.stack(subgoals, 1), "active": np.stack(active, 1),
+    }  # fmt: skip
+    if record_residuals:
+        out["residuals"] = torch.stack(residuals, 1)
+    return out

@@ -22,6 +22,7 @@ The observation o_t is `concat(layouts[i], agent[i, t])`, the 13 object cells (`
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,7 +158,13 @@ def load_dataset(path: str | Path) -> Trajectories:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"dataset {path} does not exist; make one with `minirl data gridworld --out {path}`")
-    with np.load(path, allow_pickle=False) as f:
+    try:  # a .npy, a text file or a truncated archive must not surface as a numpy/zipfile internals error
+        f = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path} is not a minirl gridworld dataset (.npz): {e}") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} is not a minirl gridworld dataset: a single .npy array, not an .npz archive")
+    with f:
         arrays = {k: f[k] for k in f.files}
     missing = {"layouts", "agent", "actions", "lengths", "seeds"} - arrays.keys()
     if missing:

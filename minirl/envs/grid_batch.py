@@ -5,7 +5,8 @@ This is the rollout path of every later stage: data generation, evaluating model
 Differences from a Gymnasium vector env, on purpose:
 - no autoreset: `reset()` starts B episodes, `step()` advances the ones still running. Finished episodes
   ignore their action and report reward 0 and no new end. `done` (B,) says which have ended; a rollout
-  loop runs `while not env.done.all()`.
+  loop runs `while not env.done.all()`. `reset_done()` restarts just the finished slots, for loops that
+  want every slot busy (the throughput benchmark).
 - observations are the compact (B, 13) object cells (`grid_core.one_hot` gives the 637-dim vector); the
   model's embedding reads them directly (a linear layer on a one-hot is a sum of embedding rows).
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minirl.envs.grid_core import EMPTY, MAX_STEPS, NEXT, NUM_COLOURS, layout_grid, sample_layouts
+from minirl.envs.grid_core import EMPTY, MAX_STEPS, NEXT, NUM_COLOURS, layout_grid, sample_episodes
 from minirl.envs.gridworld import resolve_tasks
 
 
@@ -44,29 +45,40 @@ class GridPinpadBatch:
     def reset(self, seeds=None):
         """Start B new episodes; episode b is what `GridPinpadEnv.reset(seed=seeds[b])` would give."""
         B = self.num_envs
-        if seeds is None:
-            seeds = self.np_random.integers(0, 2**63 - 1, size=B)
-        seeds = np.asarray(seeds, dtype=np.int64)
-        if seeds.shape != (B,):
-            raise ValueError(f"seeds must have shape ({B},), got {seeds.shape}")
-        self.seeds = seeds
-        rngs = [np.random.default_rng(int(s)) for s in seeds]
-        self.layout, self.agent = sample_layouts(rngs)  # (B, 12), (B,)
-        self.grid = layout_grid(self.layout)  # (B, 49)
-        K = len(self.tasks)
-        if self.any_mode:
-            self.consistent = np.ones((B, K), dtype=bool)
-            self.task_index = np.full(B, -1)
-        else:
-            self.task_index = np.array([int(r.integers(K)) for r in rngs]) if K > 1 else np.zeros(B, dtype=np.int64)
-            self.consistent = np.zeros((B, K), dtype=bool)
-            self.consistent[np.arange(B), self.task_index] = True
-        self.progress = np.zeros(B, dtype=np.int64)  # colours visited so far
+        self.layout, self.agent = np.zeros((B, 12), np.int64), np.zeros(B, np.int64)
+        self.seeds, self.task_index, self.progress, self.t = (np.zeros(B, np.int64) for _ in range(4))
+        self.grid = np.zeros((B, 49), np.int64)
+        self.consistent = np.zeros((B, len(self.tasks)), dtype=bool)
         self.visited = np.zeros((B, NUM_COLOURS), dtype=bool)  # for rendering
-        self.t = np.zeros(B, dtype=np.int64)
-        self.done = np.zeros(B, dtype=bool)
-        self.success = np.zeros(B, dtype=bool)
+        self.done, self.success = np.zeros(B, dtype=bool), np.zeros(B, dtype=bool)
+        self._start(np.arange(B), seeds)
         return self.obs(), self.info()
+
+    def reset_done(self, seeds=None):
+        """Start new episodes in the finished slots only (an explicit autoreset, for throughput loops)."""
+        self._start(np.flatnonzero(self.done), seeds)
+        return self.obs(), self.info()
+
+    def _start(self, idx: np.ndarray, seeds) -> None:
+        if seeds is None:
+            seeds = self.np_random.integers(0, 2**63 - 1, size=len(idx))
+        seeds = np.asarray(seeds, dtype=np.int64)
+        if seeds.shape != idx.shape:
+            raise ValueError(f"seeds must have shape {idx.shape}, got {seeds.shape}")
+        if (seeds < 0).any():
+            raise ValueError(f"seeds must be non-negative, got {seeds[seeds < 0][0]}")
+        self.seeds[idx] = seeds
+        self.layout[idx], self.agent[idx], task_draw = sample_episodes(seeds, len(self.tasks))  # (n, 12), (n,), (n,)
+        self.grid[idx] = layout_grid(self.layout[idx])
+        if self.any_mode:  # every task is possible until the visits rule it out
+            self.consistent[idx] = True
+            self.task_index[idx] = -1
+        else:  # exactly the drawn task
+            self.task_index[idx] = task_draw
+            self.consistent[idx] = False
+            self.consistent[idx, task_draw] = True
+        for arr in (self.progress, self.t, self.visited, self.done, self.success):
+            arr[idx] = 0
 
     def step(self, actions):
         """Advance running episodes. Returns obs (B, 13), reward (B,), terminated (B,), truncated (B,), info."""
@@ -117,12 +129,18 @@ class GridPinpadBatch:
 
     def target(self) -> np.ndarray:
         """(B,) the next colour if it is determined (always in single-task mode), else -1."""
+        if not self.any_mode:  # one task per episode: a gather (the table's last column is -1 padding)
+            nxt = self.task_table[self.task_index, np.minimum(self.progress, self.task_table.shape[1] - 1)]
+            return np.where(self.consistent[np.arange(self.num_envs), self.task_index], nxt, -1)  # -1 after a failure
         nxt = self.next_colours()
         hi, lo = nxt.max(1), np.where(nxt >= 0, nxt, NUM_COLOURS).min(1)
         return np.where((hi == lo) & (hi >= 0), hi, -1)
 
     def subgoal(self) -> np.ndarray:
         """(B,) ground-truth current subgoal: the colour pair (0..3) of the next colour; -1 if undetermined."""
+        if not self.any_mode:
+            target = self.target()
+            return np.where(target >= 0, target // 2, -1)
         nxt = self.next_colours()
         sg = np.where(nxt >= 0, nxt // 2, -1)
         hi, lo = sg.max(1), np.where(sg >= 0, sg, 99).min(1)

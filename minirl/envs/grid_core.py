@@ -61,41 +61,81 @@ def layout_grid(layouts: np.ndarray) -> np.ndarray:
     return grid
 
 
-def solvable(layouts: np.ndarray, agents: np.ndarray) -> np.ndarray:
-    """(B,) bool: every task on this layout can be finished.
+# 7x7 bitboards: cell c is bit c of a uint64, so a whole grid is one number and a flood-fill step is 4 shifts
+_ALL = np.uint64((1 << NUM_CELLS) - 1)
+_COL0 = np.uint64(sum(1 << (r * G) for r in range(G)))  # bits of column 0
+_COL6 = np.uint64(sum(1 << (r * G + G - 1) for r in range(G)))  # bits of column 6
 
-    Rule: the free cells (neither wall nor colour) form one 4-connected set that contains the agent, and
-    every colour cell has a free neighbour. Then the agent can walk to any colour avoiding all others,
-    and step back off it. About 5% of random layouts fail and are redrawn.
+
+def to_bits(cells: np.ndarray) -> np.ndarray:
+    """(B, k) cell indices -> (B,) uint64 bitboards with those cells set."""
+    return np.bitwise_or.reduce(np.uint64(1) << cells.astype(np.uint64), axis=1)
+
+
+def dilate_bits(x: np.ndarray) -> np.ndarray:
+    """Bitboards -> the same cells plus their 4-neighbours (no wrap-around at the edges)."""
+    one, row = np.uint64(1), np.uint64(G)
+    return (x | (x << row) | (x >> row) | ((x << one) & ~_COL0) | ((x >> one) & ~_COL6)) & _ALL
+
+
+def solvable(layouts: np.ndarray, agents: np.ndarray) -> np.ndarray:
+    """(B,) bool: every task on this layout can be finished (step limit aside).
+
+    Exact rule: every colour cell has a 4-neighbour in R, the region of free cells (neither wall nor colour)
+    connected to the agent. Necessary: paths may cross free cells only (another colour would end the
+    episode), so a colour is entered from R. Sufficient: after a visit the agent steps back into R, which
+    touches every colour. Free pockets outside R are harmless. About 22% of random layouts fail and are redrawn.
+    (Requiring *all* free cells to be connected would reject 56%: two colours easily pocket a corner.)
     """
-    grid = layout_grid(layouts)  # (B, 49)
-    free = grid == EMPTY  # (B, 49)
-    reached = np.zeros_like(free)
-    reached[np.arange(len(agents)), agents] = True
-    while True:  # flood fill from the agent through free cells
-        grown = dilate(reached) & (free | reached)  # (B, 49)
+    free = _ALL & ~to_bits(layouts)  # (B,)
+    reached = to_bits(agents[:, None])  # R, grown from the agent
+    while True:  # flood fill through free cells
+        grown = dilate_bits(reached) & (free | reached)
         if (grown == reached).all():
             break
         reached = grown
-    connected = (reached == free).all(1)
-    colour_cells = layouts[:, :NUM_COLOURS]  # (B, 8)
-    has_free_neighbour = np.take_along_axis(free, NEXT[colour_cells].reshape(len(layouts), -1), 1)
-    has_free_neighbour = has_free_neighbour.reshape(len(layouts), NUM_COLOURS, 4).any(-1).all(1)
-    return connected & has_free_neighbour
+    colour_bits = np.uint64(1) << layouts[:, :NUM_COLOURS].astype(np.uint64)  # (B, 8)
+    return ((dilate_bits(colour_bits) & reached[:, None]) != 0).all(1)
 
 
-def sample_layouts(rngs: list[np.random.Generator]) -> tuple[np.ndarray, np.ndarray]:
-    """Draw one solvable layout per generator: 13 distinct cells (8 colours, 4 walls, agent), redrawn until solvable.
+def seeded_uniforms(seeds: np.ndarray, stream: int, n: int) -> np.ndarray:
+    """(B,) int seeds -> (B, n) uniforms in [0, 1), a pure function of (seed, stream, index).
 
-    Returns layouts (B, 12) and agent cells (B,). Each generator is used exactly as a single env would use it.
+    A counter-based generator (splitmix64 finaliser over seed and counter): vectorised over episodes, so
+    B layouts cost a few numpy calls instead of B `np.random.Generator`s, and `reset(seed=s)` of the
+    single env and episode `s` of the batched env draw the very same numbers.
     """
-    cells = np.stack([rng.choice(NUM_CELLS, size=NUM_OBJECTS, replace=False) for rng in rngs])  # (B, 13)
-    ok = solvable(cells[:, :-1], cells[:, -1])
-    while not ok.all():
-        bad = np.flatnonzero(~ok)
-        cells[bad] = np.stack([rngs[i].choice(NUM_CELLS, size=NUM_OBJECTS, replace=False) for i in bad])
-        ok[bad] = solvable(cells[bad, :-1], cells[bad, -1])
-    return cells[:, :-1], cells[:, -1]
+
+    def mix(z: np.ndarray) -> np.ndarray:  # splitmix64 finaliser, wrapping uint64 arithmetic
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    key = mix(np.asarray(seeds).astype(np.uint64) * golden + np.uint64(stream))  # (B,)
+    z = mix(key[:, None] + golden * np.arange(1, n + 1, dtype=np.uint64))  # (B, n)
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+TASK_STREAM = 2**32 - 1  # the stream the task draw uses; layout attempts use streams 0, 1, ...
+
+
+def sample_episodes(seeds: np.ndarray, num_tasks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Episode seeds (B,) -> solvable layouts (B, 12), agent cells (B,), task draws (B,) in [0, num_tasks).
+
+    13 distinct cells (8 colours, 4 walls, agent) are the first 13 of a uniformly random permutation of the
+    49 cells; an unsolvable layout (about 22%) is redrawn from the seed's next stream.
+    """
+    seeds = np.asarray(seeds)
+    cells = np.zeros((len(seeds), NUM_OBJECTS), dtype=np.int64)
+    pending, attempt = np.arange(len(seeds)), 0
+    while len(pending):
+        draw = np.argsort(seeded_uniforms(seeds[pending], attempt, NUM_CELLS), 1)[:, :NUM_OBJECTS]  # (P, 13)
+        cells[pending] = draw
+        pending = pending[~solvable(draw[:, :-1], draw[:, -1])]
+        attempt += 1
+    tasks = np.minimum((seeded_uniforms(seeds, TASK_STREAM, 1)[:, 0] * num_tasks).astype(np.int64), num_tasks - 1)
+    return cells[:, :-1], cells[:, -1], tasks
 
 
 def one_hot(cells: np.ndarray) -> np.ndarray:

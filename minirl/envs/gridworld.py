@@ -18,7 +18,7 @@ from minirl.envs.grid_core import (
     one_hot,
     render_ansi,
     render_rgb,
-    sample_layouts,
+    sample_episodes,
 )  # fmt: skip
 from minirl.tasks import GRID_PRETRAIN_TASKS, Task, grid_subgoal, parse_task_set
 
@@ -60,8 +60,9 @@ class GridPinpadEnv(gym.Env):
     1 on completing the task, 0 otherwise.
 
     ## Starting State
-    13 distinct cells drawn uniformly from `np_random`, redrawn until solvable (see `grid_core.solvable`);
-    without a fixed task a pretraining task is drawn uniformly too.
+    13 distinct cells drawn uniformly, redrawn until solvable (see `grid_core.solvable`); with several tasks
+    one is drawn uniformly. Both are a function of the episode seed: `reset(seed=s)` uses s, a reset without a
+    seed draws one from `np_random` (`grid_core.sample_episodes`).
 
     ## Episode End
     Terminated on success or on visiting a colour that is not next. Truncated after 100 steps.
@@ -100,13 +101,15 @@ class GridPinpadEnv(gym.Env):
         tasks, any_mode = self.tasks, self.any_mode
         if "task" in options or "task_set" in options:
             tasks, any_mode = resolve_tasks(options.get("task"), options.get("task_set"))
-        layouts, agents = sample_layouts([self.np_random])  # layout first, then the task: the batched env's order
+        # the episode is a pure function of its seed: the given one, else a draw from np_random
+        episode_seed = seed if seed is not None else int(self.np_random.integers(0, 2**63 - 1))
+        layouts, agents, task_draw = sample_episodes(np.array([episode_seed]), len(tasks))
         self.layout, self.agent = layouts[0], int(agents[0])
         self.grid = layout_grid(layouts)[0]  # (49,) EMPTY / colour / wall id per cell
         if any_mode:
             self.candidates = list(tasks)  # tasks still consistent with what was visited
         else:
-            self.candidates = [tasks[int(self.np_random.integers(len(tasks)))] if len(tasks) > 1 else tasks[0]]
+            self.candidates = [tasks[int(task_draw[0])]]
         self.task = self.candidates[0] if not any_mode else tuple(tasks)
         self.episode_any_mode = any_mode
         self.visited: list[int] = []

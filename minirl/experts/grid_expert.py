@@ -7,7 +7,8 @@ actions that minimise dist_c(next cell) for the next colour c of its task. Dista
 per layout, for all 8 colours at once, vectorised over the batch.
 
 epsilon-noise ([P] Fig. A2): with probability epsilon the action is replaced by a uniformly random action
-that does not step onto a wrong colour (so the noise never ends the episode by failure).
+that does not end the episode: it never steps onto a wrong colour, nor into a free pocket from which the
+next colour cannot be reached (that would end it later, by truncation).
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ class GridExpert:
         return np.where(wall, env.agent[:, None], nxt)
 
     def _safe_actions(self, env: GridPinpadBatch) -> np.ndarray:
-        """(B, 4) actions that do not step onto a colour other than the next one."""
+        """(B, 4) actions that keep the task winnable: no wrong colour, no free pocket the next colour is cut off
+        from (a colour can border such a pocket); standing still is always safe."""
         nxt = self._next_cells(env)
-        colour = np.take_along_axis(env.grid, nxt, 1)  # (B, 4)
-        moves_onto_colour = (colour >= 0) & (colour < NUM_COLOURS) & (nxt != env.agent[:, None])
-        return ~moves_onto_colour | (colour == env.target()[:, None])
+        target = np.maximum(env.target(), 0)
+        reachable = self.dist[np.arange(env.num_envs)[:, None], target[:, None], nxt] < UNREACHABLE  # (B, 4)
+        return reachable | (nxt == env.agent[:, None])

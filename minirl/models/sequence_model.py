@@ -111,9 +111,9 @@ class SequenceModel(nn.Module):
         return es
 
     def heads(self, e_L: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Action logits (..., 4), and the normed final residual `h` that `obs_nll` reads (computed only if used)."""
         h = self.norm(e_L)
-        obs_logits = self.obs_head(h).unflatten(-1, (NUM_OBJECTS, NUM_CELLS))  # (..., 13, 49)
-        return {"action_logits": self.action_head(h), "obs_logits": obs_logits}
+        return {"action_logits": self.action_head(h), "h": h}
 
     # ------------------------------------------------------------------ one step at a time (rollouts)
     def init_state(self, batch: int, device: torch.device | str = "cpu") -> list[dict]:
@@ -143,9 +143,8 @@ class SequenceModel(nn.Module):
         logits = heads["action_logits"]
         return F.cross_entropy(logits.flatten(0, -2), actions.flatten(), reduction="none").view(actions.shape)
 
-    @staticmethod
-    def obs_nll(heads: dict, next_obs: torch.Tensor) -> torch.Tensor:
+    def obs_nll(self, heads: dict, next_obs: torch.Tensor) -> torch.Tensor:
         """-log p(o_{t+1} | o_{1:t}) per step, (B, T): one categorical over cells per object (exact for the one-hot)."""
-        logits = heads["obs_logits"]  # (B, T, 13, 49)
+        logits = self.obs_head(heads["h"]).unflatten(-1, (NUM_OBJECTS, NUM_CELLS))  # (B, T, 13, 49)
         nll = F.cross_entropy(logits.flatten(0, -2), next_obs.flatten(), reduction="none")
         return nll.view(next_obs.shape).sum(-1)

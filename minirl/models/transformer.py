@@ -20,7 +20,6 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
 def t5_bucket(lag: torch.Tensor, num_buckets: int = 32, max_distance: int = 128) -> torch.Tensor:
@@ -66,11 +65,16 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).chunk(3, -1)  # (B, T, H*dh) each
         return tuple(z.unflatten(-1, (self.heads, self.d_head)).transpose(1, 2) for z in (q, k, v))  # (B, H, T, dh)
 
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """softmax(q k^T / sqrt(d_h) + bias) v: q (B, H, Tq, dh), k, v (B, H, Tk, dh), bias (H, Tq, Tk)."""
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.d_head)) + bias  # (B, H, Tq, Tk)
+        return torch.softmax(att, -1) @ v  # (B, H, Tq, dh)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, D) -> (B, T, D)."""
         q, k, v = self._split(x)
         pos = torch.arange(x.shape[1], device=x.device)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.rel_bias(pos, pos).to(q.dtype))  # (B, H, T, dh)
+        y = self.attend(q, k, v, self.rel_bias(pos, pos).to(q.dtype))  # (B, H, T, dh)
         return self.out(y.transpose(1, 2).flatten(2))
 
     def init_cache(self, batch: int, device: torch.device | str = "cpu") -> dict:
@@ -83,5 +87,5 @@ class CausalSelfAttention(nn.Module):
         k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)  # (B, H, t+1, dh)
         t = k.shape[2] - 1
         bias = self.rel_bias(torch.tensor([t], device=x.device), torch.arange(t + 1, device=x.device))  # (H, 1, t+1)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))  # (B, H, 1, dh)
+        y = self.attend(q, k, v, bias.to(q.dtype))  # (B, H, 1, dh)
         return self.out(y.transpose(1, 2).flatten(2))[:, 0], {"k": k, "v": v}

@@ -1,0 +1,77 @@
+"""The `minirl` command, in-process (`minirl.cli.main`) and as `python -m minirl`."""
+
+import subprocess
+import sys
+
+import gymnasium
+import mujoco
+import pytest
+import torch
+
+from minirl.cli import main
+from minirl.data import load_dataset
+
+
+def test_data_writes_a_loadable_dataset(tmp_path, capsys):
+    out = tmp_path / "d.npz"
+    assert main(["data", "gridworld", "--episodes", "50", "--task", "2-3-6-7", "--seed", "4", "--out", str(out)]) == 0
+    data = load_dataset(out)
+    assert len(data) == 50
+    assert data.meta["task"] == "2-3-6-7" and data.meta["seed"] == 4
+    assert (data.arrays["tasks"] == [2, 3, 6, 7]).all() and data.arrays["success"].all()
+    printed = capsys.readouterr().out
+    assert "episodes=50" in printed and "success_rate=1.0" in printed
+
+
+def test_data_defaults_to_pretraining_tasks(tmp_path):
+    out = tmp_path / "d.npz"
+    assert main(["data", "gridworld", "--episodes", "50", "--out", str(out)]) == 0
+    data = load_dataset(out)
+    assert len(data) == 50 and data.meta["task"] == "pretrain" and data.meta["epsilon"] == 0.0
+
+
+@pytest.mark.parametrize("task", ["0-x", "0-9", "0--1", "1.5", "0-1,"])
+def test_malformed_task_exits_with_code_2_naming_it(tmp_path, capsys, task):
+    out = tmp_path / "d.npz"
+    assert main(["data", "gridworld", "--episodes", "5", "--task", task, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "error" in err and (repr(task) in err or task in err), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, name",
+    [(["--epsilon", "1.5"], "epsilon"), (["--episodes", "0"], "episodes"), (["atari"], "atari")],
+)
+def test_out_of_range_values_exit_with_code_2(tmp_path, capsys, args, name):
+    out = tmp_path / "d.npz"
+    argv = ["data", *args, "--out", str(out)] if args == ["atari"] else ["data", "gridworld", *args, "--out", str(out)]
+    assert main(argv) == 2
+    assert name in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_doctor_prints_versions(capsys):
+    assert main(["doctor"]) == 0
+    printed = capsys.readouterr().out
+    for name, version in (("torch", torch.__version__), ("gymnasium", gymnasium.__version__),
+                          ("mujoco", mujoco.__version__)):  # fmt: skip
+        line = next(line for line in printed.splitlines() if line.strip().startswith(f"{name}:"))
+        assert version in line
+
+
+def test_unknown_command_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train-everything"])
+    assert exit_.value.code == 2
+
+
+def test_python_m_minirl_help():
+    result = subprocess.run([sys.executable, "-m", "minirl", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "data" in result.stdout and "doctor" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "minirl", "data", "--help"], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for flag in ("--task", "--episodes", "--epsilon", "--seed", "--out"):
+        assert flag in result.stdout

@@ -49,3 +49,21 @@ def load_base_model(path: str | Path, device: str | torch.device = "cpu"):
     except RuntimeError as e:
         raise ValueError(f"{path}: weights do not match its model config ({e})") from None
     return model.to(device).eval()
+
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"  # committed checkpoints, each with a provenance .json
+
+
+def resolve_base(spec: str) -> Path:
+    """'pretrained' -> the committed gridworld base model; anything else is a run directory or checkpoint file."""
+    if spec == "pretrained":
+        path = PRETRAINED_DIR / "gridworld_base.pt"
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no committed base model at {path}; train one with `minirl pretrain gridworld` and pass --base RUN_DIR"
+            )
+        return path
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"base model {spec!r} not found: expected 'pretrained' or a pretraining run directory")
+    return path

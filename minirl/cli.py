@@ -2,6 +2,8 @@
 
     minirl data gridworld --task pretrain --episodes 100000 --out runs/data/pretrain.npz
     minirl pretrain gridworld --preset cpu --steps 5000 --model.n_layers 4
+    minirl probe gridworld --base runs/pretrain/RUN
+    minirl control gridworld --base pretrained --layers mid
     minirl doctor
 """
 
@@ -14,7 +16,7 @@ import platform
 import sys
 import time
 
-from minirl.config import DataConfig, PretrainConfig
+from minirl.config import ControllerConfig, DataConfig, PretrainConfig, ProbeConfig, ReproduceConfig
 
 
 def _add_config_args(parser, cls, positional=("env",), prefix: str = "", suppress: bool = False) -> None:
@@ -71,6 +73,26 @@ def _cmd_data(args: argparse.Namespace) -> dict:
     return main(_config(DataConfig, args))
 
 
+def _cmd_probe(args: argparse.Namespace) -> dict:
+    from minirl.config import stage_preset
+    from minirl.probes import main
+
+    return main(stage_preset(ProbeConfig, getattr(args, "preset", "cpu"), **_overrides(args)))
+
+
+def _cmd_control(args: argparse.Namespace) -> dict:
+    from minirl.config import stage_preset
+    from minirl.controllers import main
+
+    return main(stage_preset(ControllerConfig, getattr(args, "preset", "cpu"), **_overrides(args)))
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> dict:
+    from minirl.reproduce import main
+
+    return main(_config(ReproduceConfig, args))
+
+
 def _cmd_doctor(args: argparse.Namespace) -> dict:
     import gymnasium
     import numpy
@@ -102,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="pretrain the base model on expert data", description=PretrainConfig.__doc__)
     _add_config_args(p, PretrainConfig, suppress=True)
     p.set_defaults(fn=_cmd_pretrain)
+    p = sub.add_parser("probe", help="linear probes of the subgoal at every layer", description=ProbeConfig.__doc__)
+    _add_config_args(p, ProbeConfig, suppress=True)
+    p.set_defaults(fn=_cmd_probe)
+    p = sub.add_parser("control", help="ground-truth controllers at every layer, tested on the unseen task",
+                       description=ControllerConfig.__doc__)  # fmt: skip
+    _add_config_args(p, ControllerConfig, suppress=True)
+    p.set_defaults(fn=_cmd_control)
+    p = sub.add_parser("reproduce", help="the whole pipeline in one run directory",
+                       description=ReproduceConfig.__doc__)  # fmt: skip
+    _add_config_args(p, ReproduceConfig)
+    p.set_defaults(fn=_cmd_reproduce)
     p = sub.add_parser("doctor", help="print versions, device and MUJOCO_GL")
     p.set_defaults(fn=_cmd_doctor)
     return parser

@@ -147,3 +147,85 @@ def pretrain_preset(name: str, **overrides) -> PretrainConfig:
     values = {**presets[name], **overrides}
     values["model"] = {**presets[name].get("model", {}), **overrides.get("model", {})}
     return PretrainConfig(preset=name, **values)
+
+
+@dataclass
+class ProbeConfig:
+    """Linear probes of the subgoal on the residual stream, one per layer (`minirl probe`, [P] §5.1, Tab. A6)."""
+
+    env: str = arg("gridworld", "environment")
+    preset: str = arg("cpu", "named preset: tiny, cpu, gpu, paper")
+    base: str = arg("pretrained", "base model: 'pretrained' (the committed one) or a pretraining run directory")
+    seed: int = arg(0, "seed")
+    out: str = arg("", "run directory (default: runs/probe/<env>-<preset>-s<seed>-<time>)")
+    device: str = arg("auto", "'auto', 'cpu' or 'cuda'")
+    train_episodes: int = arg(2000, "expert episodes whose residuals train the probes")
+    heldout_episodes: int = arg(1000, "fresh expert episodes the probes are scored on")
+    steps: int = arg(1000, "full-batch AdamW steps per probe")
+    lr: float = arg(1e-2, "probe learning rate")
+
+    def __post_init__(self):
+        check_env(self.env)
+        for name in ("train_episodes", "heldout_episodes", "steps"):
+            check_range(name, getattr(self, name), 1)
+        check_range("lr", self.lr, 1e-8, 1.0)
+
+
+@dataclass
+class ControllerConfig:
+    """Ground-truth linear controllers, one per subgoal, at each layer (`minirl control`, [P] §5.2, Tab. A7)."""
+
+    env: str = arg("gridworld", "environment")
+    preset: str = arg("cpu", "named preset: tiny, cpu, gpu, paper")
+    base: str = arg("pretrained", "base model: 'pretrained' (the committed one) or a pretraining run directory")
+    seed: int = arg(0, "seed")
+    out: str = arg("", "run directory (default: runs/control/<env>-<preset>-s<seed>-<time>)")
+    device: str = arg("auto", "'auto', 'cpu' or 'cuda'")
+    layers: str = arg("all", "controlled layers: 'all' (0..L), 'mid' (L/2) or a comma list like 0,2,4")
+    rank: int = arg(16, "rank of each controller U = A B^T")
+    train_episodes: int = arg(20_000, "clean (epsilon = 0) expert episodes of the pretraining tasks")
+    steps: int = arg(1500, "AdamW steps per layer")
+    batch_size: int = arg(128, "episodes per batch")
+    lr: float = arg(1e-3, "learning rate ([P] Tab. A7: 1e-3)")
+    weight_decay: float = arg(0.03, "AdamW weight decay")
+    eval_episodes: int = arg(1000, "post-training rollouts per layer")
+
+    def __post_init__(self):
+        check_env(self.env)
+        for name in ("rank", "train_episodes", "steps", "batch_size", "eval_episodes"):
+            check_range(name, getattr(self, name), 1)
+        check_range("lr", self.lr, 1e-8, 1.0)
+        if self.layers not in ("all", "mid") and not all(p.strip().isdecimal() for p in self.layers.split(",")):
+            raise ValueError(f"layers {self.layers!r}: expected 'all', 'mid' or a comma list of integers")
+
+
+def stage_preset(cls, name: str, **overrides):
+    """Presets of the analysis stages (probe, control): sizes scale with the budget."""
+    presets = {
+        ProbeConfig: {"tiny": dict(train_episodes=64, heldout_episodes=32, steps=20), "cpu": {},
+                      "gpu": dict(train_episodes=5000, heldout_episodes=2000, steps=2000),
+                      "paper": dict(train_episodes=8000, heldout_episodes=2000, steps=8000, lr=1e-3)},
+        ControllerConfig: {"tiny": dict(train_episodes=64, steps=5, batch_size=16, eval_episodes=16),
+                           "cpu": {}, "gpu": dict(train_episodes=100_000, steps=3200, batch_size=512),
+                           "paper": dict(train_episodes=200_000, steps=3200, batch_size=512)},
+    }  # fmt: skip
+    if name not in presets[cls]:
+        raise ValueError(f"unknown preset {name!r}: expected one of {sorted(presets[cls])}")
+    return cls(preset=name, **{**presets[cls][name], **overrides})
+
+
+@dataclass
+class ReproduceConfig:
+    """The whole pipeline in one command (`minirl reproduce`); each stage uses the same preset."""
+
+    env: str = arg("gridworld", "environment")
+    preset: str = arg("auto", "'auto' (gpu if CUDA is available, else cpu), or tiny, cpu, gpu, paper")
+    seed: int = arg(0, "seed of every stage")
+    out: str = arg("", "run directory (default: runs/reproduce/<env>-<preset>-s<seed>-<time>)")
+    device: str = arg("auto", "'auto', 'cpu' or 'cuda'")
+    from_scratch: bool = arg(False, "pretrain a base model even where the committed one would be used (CPU)")
+
+    def __post_init__(self):
+        check_env(self.env)
+        if self.preset not in ("auto", "tiny", "cpu", "gpu", "paper"):
+            raise ValueError(f"preset {self.preset!r}: expected auto, tiny, cpu, gpu or paper")

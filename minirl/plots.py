@@ -161,3 +161,34 @@ def plot_dataset_stats(trajectories: Dataset | Mapping[str, Dataset]) -> Figure:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------ stage 2: looking inside the base model
+def plot_probe_accuracy(accuracy: Sequence[float], by_position: Sequence[Sequence[float]], mid: int) -> Figure:
+    """Fig. 3: subgoal-probe accuracy per layer (left) and against steps into the segment, per layer (right)."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    layers = np.arange(len(accuracy))
+    ax1.plot(layers, accuracy, "o-", color="C0")
+    ax1.axhline(1 / GRID_NUM_SUBGOALS, ls="--", color="grey", label="chance")
+    ax1.axvline(mid, ls=":", color="C3", label=f"mid-depth (l = {mid})")
+    ax1.set(xlabel="layer l (0 = embedding)", ylabel="held-out probe accuracy", xticks=layers, ylim=(0, 1))
+    ax1.legend(frameon=False)
+    cmap = plt.get_cmap("viridis")
+    for layer, acc in enumerate(by_position):
+        ax2.plot(np.arange(len(acc)), acc, color=cmap(layer / max(1, len(by_position) - 1)), label=f"l = {layer}")
+    ax2.set(xlabel="steps into the subgoal segment (last bin: 15+)", ylabel="probe accuracy", ylim=(0, 1))
+    ax2.legend(frameon=False, fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_controller_success(layers: Sequence[int], success: Sequence[float], uncontrolled: float, mid: int) -> Figure:
+    """Fig. 4: post-training success with ground-truth controllers inserted at each layer."""
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.plot(layers, success, "o-", label="ground-truth controllers")
+    ax.axhline(uncontrolled, ls="--", color="grey", label="uncontrolled base model")
+    ax.axvline(mid, ls=":", color="C3", label=f"mid-depth (l = {mid})")
+    ax.set(xlabel="controlled layer l", ylabel="post-training task success", xticks=list(layers), ylim=(0, 1))
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig

@@ -54,8 +54,10 @@ def _jsonable(x: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_jsonable(v) for v in x]
+    if isinstance(x, float) and x != x:  # NaN is not JSON
+        return None
     if isinstance(x, np.generic):
-        return x.item()
+        return _jsonable(x.item())
     if isinstance(x, np.ndarray):
         return x.tolist()
     if isinstance(x, Path):

@@ -1,0 +1,124 @@
+"""Stage 2b: ground-truth linear controllers steer the frozen base model through the unseen task ([P] §5.2, Fig. 4).
+
+One low-rank controller per subgoal g, inserted at layer l and selected by the ground-truth label g_t:
+
+    e_{t,l} <- e_{t,l} + U^(g_t) e_{t,l},      U^(g) = A_g B_g^T,  A_g, B_g in R^{D x r}   (control.py)
+
+The paper implements this as the metacontroller's decoder fed z_t = onehot(g_t) with beta = 1; a table of
+factors is the same function class, written plainly. A_g starts at zero (as in LoRA), so training starts
+from the uncontrolled model. Training: action NLL (lambda = 0) on clean expert data of the *pretraining*
+tasks, base frozen. Test: the 12-colour post-training task, whose subgoal transitions never occur in
+pretraining, switching U^(g) by the env's ground-truth subgoal. Success per layer gives Fig. 4.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from minirl.config import ControllerConfig
+from minirl.data import Trajectories, generate_gridworld
+from minirl.envs.grid_batch import GridPinpadBatch
+from minirl.rollout import rollout
+from minirl.runs import Run, default_out, seed_everything
+from minirl.tasks import GRID_NUM_SUBGOALS, GRID_POSTTRAIN_TASK
+
+
+class SubgoalControllers(torch.nn.Module):
+    """A table of low-rank controllers U^(g) = A_g B_g^T, g = 0..G-1."""
+
+    def __init__(self, d_model: int, rank: int, num_subgoals: int = GRID_NUM_SUBGOALS):
+        super().__init__()
+        self.A = torch.nn.Parameter(torch.zeros(num_subgoals, d_model, rank))  # zero: U = 0 at init
+        self.B = torch.nn.Parameter(torch.randn(num_subgoals, d_model, rank) / d_model**0.5)
+
+    def forward(self, subgoal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """subgoal (...) long -> low-rank factors (A, B), each (..., D, r). Labels < 0 (padding) use g = 0."""
+        g = subgoal.clamp(min=0)
+        return self.A[g], self.B[g]
+
+
+def train_controllers(model, layer: int, data: Trajectories, cfg: ControllerConfig, device) -> SubgoalControllers:
+    """Fit U^(g) at `layer` by action NLL on expert data; the base model stays frozen."""
+    ctrl = SubgoalControllers(model.cfg.d_model, cfg.rank).to(device)
+    opt = torch.optim.AdamW(ctrl.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(cfg.seed)
+    batches = iter(())
+    for _ in tqdm(range(cfg.steps), desc=f"controllers at layer {layer}", unit="step", leave=False):
+        batch = next(batches, None)
+        if batch is None:
+            batches = data.batches(cfg.batch_size, rng, device=device)
+            batch = next(batches)
+        with torch.no_grad():
+            e = model.lower(batch["obs"], layer)  # (B, T, D) the frozen lower half runs once, without gradients
+        heads = model.upper(e, layer, ctrl(batch["subgoals"]))  # gradients reach only A and B
+        mask = batch["mask"].float()
+        loss = (model.action_nll(heads, batch["actions"]) * mask).sum() / mask.sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return ctrl
+
+
+@torch.no_grad()
+def posttrain_success(model, layer: int, ctrl: SubgoalControllers | None, episodes: int, seed: int) -> dict:
+    """Roll out on the post-training task, switching controllers by the env's ground-truth subgoal."""
+    device = next(model.parameters()).device
+    chooser = None
+    if ctrl is not None:
+        chooser = lambda t, e, env: ctrl(torch.as_tensor(env.subgoal(), device=device))  # noqa: E731
+    seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=episodes)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    r = rollout(GridPinpadBatch(episodes, task=GRID_POSTTRAIN_TASK), model, layer, chooser, seeds=seeds, generator=gen)
+    return {"success": float(r["success"].mean()), "colours": float(r["progress"].mean())}
+
+
+def parse_layers(spec: str, n_layers: int) -> list[int]:
+    if spec == "all":
+        return list(range(n_layers + 1))
+    if spec == "mid":
+        return [n_layers // 2]
+    layers = [int(p) for p in spec.split(",")]
+    bad = [layer for layer in layers if not 0 <= layer <= n_layers]
+    if bad:
+        raise ValueError(f"layers {bad} are outside 0..{n_layers} for this base model")
+    return layers
+
+
+def main(cfg: ControllerConfig) -> dict:
+    """Train and test ground-truth controllers at each requested layer; returns gt_controller_success by layer."""
+    from minirl.checkpoints import load_base_model, resolve_base, save_checkpoint
+    from minirl.plots import plot_controller_success
+    from minirl.pretrain import resolve_device
+
+    cfg.out = cfg.out or str(default_out("control", f"{cfg.env}-{cfg.preset}-s{cfg.seed}"))
+    seed_everything(cfg.seed)
+    run, device = Run(cfg.out, cfg), resolve_device(cfg.device)
+    base_path = resolve_base(cfg.base)
+    model = load_base_model(base_path, device).requires_grad_(False)
+    layers = parse_layers(cfg.layers, model.n_layers)
+    data = Trajectories(generate_gridworld("pretrain", cfg.train_episodes, seed=50_000 + cfg.seed))
+    eval_seed = 60_000 + cfg.seed  # the same post-training layouts for every layer and for the uncontrolled model
+
+    uncontrolled = posttrain_success(model, model.n_layers // 2, None, cfg.eval_episodes, eval_seed)
+    print(f"uncontrolled base model: post-training success {uncontrolled['success']:.3f}")
+    success, colours = [], []
+    for layer in layers:
+        ctrl = train_controllers(model, layer, data, cfg, device)
+        result = posttrain_success(model, layer, ctrl, cfg.eval_episodes, eval_seed)
+        success.append(result["success"])
+        colours.append(result["colours"])
+        save_checkpoint(run.dir / f"controllers_layer{layer}.pt", {
+            "kind": "subgoal_controllers", "layer": layer, "rank": cfg.rank, "state_dict": ctrl.state_dict(),
+            "base": str(base_path),
+        })  # fmt: skip
+        run.log(layer, {"control/layer": layer, "control/success": result["success"], "control/colours": colours[-1]})
+        print(f"layer {layer}: post-training success {result['success']:.3f} ({colours[-1]:.2f} of 12 colours)")
+    fig = plot_controller_success(layers, success, uncontrolled["success"], model.n_layers // 2)
+    fig.savefig(run.dir / "controller_success.png", dpi=120)
+    return run.finish({
+        "base": str(base_path), "layers": layers, "gt_controller_success": success,
+        "gt_controller_colours": colours, "uncontrolled_success": uncontrolled["success"],
+        "uncontrolled_colours": uncontrolled["colours"], "mid_layer": model.n_layers // 2,
+    })  # fmt: skip

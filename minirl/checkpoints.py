@@ -67,3 +67,22 @@ def resolve_base(spec: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"base model {spec!r} not found: expected 'pretrained' or a pretraining run directory")
     return path
+
+
+def export_pretrained(run_dir: str | Path, name: str, command: str, git_commit: str, device: str) -> Path:
+    """Copy a finished run's weights (no optimiser state) into minirl/pretrained/<name>.pt, with a provenance
+    sidecar <name>.json (command, seed, device, wall time, git commit, metrics) and its training curve."""
+    from minirl.runs import read_json, write_json
+
+    run_dir = Path(run_dir)
+    ckpt = load_checkpoint(run_dir / "checkpoint.pt")
+    metrics, config = read_json(run_dir / "metrics.json"), read_json(run_dir / "config.json")
+    slim = {k: ckpt[k] for k in ("kind", "model_cfg", "state_dict", "step", "config")}
+    dest = save_checkpoint(PRETRAINED_DIR / f"{name}.pt", slim)
+    write_json(PRETRAINED_DIR / f"{name}.json", {
+        "command": command, "seed": config["seed"], "device": device, "git_commit": git_commit,
+        "wall_time_s": metrics.get("wall_time_s"), "steps": ckpt["step"], "metrics": metrics, "config": config,
+    })  # fmt: skip
+    curve = (run_dir / "metrics.jsonl").read_text()
+    atomic_write(PRETRAINED_DIR / f"{name}_metrics.jsonl", lambda tmp: Path(tmp).write_text(curve))
+    return dest

@@ -192,3 +192,68 @@ def plot_controller_success(layers: Sequence[int], success: Sequence[float], unc
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------ stage 1: pretraining the base model
+def plot_pretraining_curves(
+    curves: Mapping[str, Sequence[Mapping[str, float]]], ceiling: float | None = None
+) -> Figure:
+    """Action NLL (left: training, line; held-out, dots) and held-out optimal-action accuracy (right) vs steps.
+
+    `curves`: {run name: records}, each record a line of a run's `metrics.jsonl` (a dict with `step` and
+    keys such as `losses/action_nll`, `heldout_action_nll`, `optimal_action_accuracy`); a record without a
+    panel's key is skipped there. `ceiling`: the Bayes ceiling of the accuracy (`evaluation.bayes_ceiling`).
+    """
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    panels = (
+        (ax1, "losses/action_nll", "-", "train"), (ax1, "heldout_action_nll", "o", "held-out"),
+        (ax2, "optimal_action_accuracy", "o-", None),
+    )  # fmt: skip
+    for i, (name, records) in enumerate(curves.items()):
+        for ax, key, style, kind in panels:
+            xy = np.array(sorted((r["step"], r[key]) for r in records if r.get(key) is not None), dtype=float)
+            xy = xy.reshape(-1, 2)  # (points, 2): step, value
+            label = name if kind is None else (f"{name}, {kind}" if len(curves) > 1 else kind)
+            marker = "o" if len(xy) < 3 else None  # a single logged point would not show as a line
+            ax.plot(xy[:, 0], xy[:, 1], style, color=f"C{i}", marker=marker, ms=4, lw=1.2, label=label)
+    if ceiling is not None:
+        ax2.axhline(ceiling, ls="--", color="grey", label=f"Bayes ceiling ({ceiling:.3f})")
+    ax1.set(xlabel="optimiser step", ylabel="action NLL (nats)", title="loss")
+    ax2.set(xlabel="optimiser step", ylabel="optimal-action accuracy", title="held-out accuracy", ylim=(0, 1))
+    for ax in (ax1, ax2):
+        ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_base_model_behaviour(metrics: Mapping[str, float]) -> Figure:
+    """The base model rolled out alone (the dict of `evaluation.evaluate_base_model`): success rates and colours."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [5, 4]})
+    rates = {
+        "any pre-\ntraining task\n(greedy)": metrics["valid_task_rate"],
+        "any pre-\ntraining task\n(sampled)": metrics["valid_task_rate_sampled"],
+        "one fixed pre-\ntraining task\n(sampled)": metrics["fixed_task_success_sampled"],
+        "post-training\ntask\n(greedy)": metrics["posttrain_success"],
+        "post-training\ntask\n(sampled)": metrics["posttrain_success_sampled"],
+    }
+    bars = ax1.bar(range(len(rates)), list(rates.values()), color=["C0", "C0", "C1", "C3", "C3"])
+    ax1.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax1.plot([1.6, 2.4], [1 / 16, 1 / 16], "k--", lw=1, label="1/16: a perfect imitator's bound")
+    ax1.set_xticks(range(len(rates)), list(rates), fontsize=8)
+    ax1.set(ylabel="success rate", ylim=(0, 1.05), title="tasks completed")
+    ax1.legend(frameon=False, fontsize=8)
+    colours = {
+        "any pre-\ntraining task\n(greedy)": (metrics["valid_task_colours"], 6),
+        "any pre-\ntraining task\n(sampled)": (metrics["valid_task_colours_sampled"], 6),
+        "post-training\ntask\n(greedy)": (metrics["posttrain_colours"], 12),
+        "post-training\ntask\n(sampled)": (metrics["posttrain_colours_sampled"], 12),
+    }
+    x = np.arange(len(colours))
+    ax2.bar(x, [n for _, n in colours.values()], color="0.9", edgecolor="0.6", label="task length")
+    bars = ax2.bar(x, [v for v, _ in colours.values()], color=["C0", "C0", "C3", "C3"])
+    ax2.bar_label(bars, fmt="%.1f", fontsize=8)
+    ax2.set_xticks(x, list(colours), fontsize=8)
+    ax2.set(ylabel="colours visited in order", title="correct colours before the episode ends (of 6 / of 12)")
+    ax2.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig

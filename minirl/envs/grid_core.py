@@ -128,12 +128,14 @@ def sample_episodes(seeds: np.ndarray, num_tasks: int) -> tuple[np.ndarray, np.n
     """
     seeds = np.asarray(seeds)
     cells = np.zeros((len(seeds), NUM_OBJECTS), dtype=np.int64)
-    pending, attempt = np.arange(len(seeds)), 0
+    pending, attempt, k = np.arange(len(seeds)), 0, 4  # k attempts per seed in one vectorised pass
     while len(pending):
-        draw = np.argsort(seeded_uniforms(seeds[pending], attempt, NUM_CELLS), 1)[:, :NUM_OBJECTS]  # (P, 13)
-        cells[pending] = draw
-        pending = pending[~solvable(draw[:, :-1], draw[:, -1])]
-        attempt += 1
+        u = np.stack([seeded_uniforms(seeds[pending], attempt + j, NUM_CELLS) for j in range(k)], 1)  # (P, k, 49)
+        draws = np.argsort(u, -1)[..., :NUM_OBJECTS]  # (P, k, 13)
+        ok = solvable(draws[..., :-1].reshape(-1, NUM_OBJECTS - 1), draws[..., -1].ravel()).reshape(-1, k)
+        first = ok.argmax(1)  # the first solvable attempt, as a one-at-a-time loop would pick
+        cells[pending] = draws[np.arange(len(pending)), first]
+        pending, attempt = pending[~ok.any(1)], attempt + k
     tasks = np.minimum((seeded_uniforms(seeds, TASK_STREAM, 1)[:, 0] * num_tasks).astype(np.int64), num_tasks - 1)
     return cells[:, :-1], cells[:, -1], tasks
 

@@ -13,6 +13,7 @@ pretraining, switching U^(g) by the env's ground-truth subgoal. Success per laye
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -117,6 +118,7 @@ def main(cfg: ControllerConfig) -> dict:
         print(f"layer {layer}: post-training success {result['success']:.3f} ({colours[-1]:.2f} of 12 colours)")
     fig = plot_controller_success(layers, success, uncontrolled["success"], model.n_layers // 2)
     fig.savefig(run.dir / "controller_success.png", dpi=120)
+    plt.close(fig)
     return run.finish({
         "base": str(base_path), "layers": layers, "gt_controller_success": success,
         "gt_controller_colours": colours, "uncontrolled_success": uncontrolled["success"],

@@ -205,17 +205,17 @@ def plot_pretraining_curves(
     panel's key is skipped there. `ceiling`: the Bayes ceiling of the accuracy (`evaluation.bayes_ceiling`).
     """
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    panels = (
-        (ax1, "losses/action_nll", "-", "train"), (ax1, "heldout_action_nll", "o", "held-out"),
-        (ax2, "optimal_action_accuracy", "o-", None),
+    panels = (  # axis, key, line style, marker, label suffix
+        (ax1, "losses/action_nll", "-", None, "train"), (ax1, "heldout_action_nll", "none", "o", "held-out"),
+        (ax2, "optimal_action_accuracy", "-", "o", None),
     )  # fmt: skip
     for i, (name, records) in enumerate(curves.items()):
-        for ax, key, style, kind in panels:
+        for ax, key, ls, marker, kind in panels:
             xy = np.array(sorted((r["step"], r[key]) for r in records if r.get(key) is not None), dtype=float)
             xy = xy.reshape(-1, 2)  # (points, 2): step, value
             label = name if kind is None else (f"{name}, {kind}" if len(curves) > 1 else kind)
-            marker = "o" if len(xy) < 3 else None  # a single logged point would not show as a line
-            ax.plot(xy[:, 0], xy[:, 1], style, color=f"C{i}", marker=marker, ms=4, lw=1.2, label=label)
+            marker = marker or ("o" if len(xy) < 3 else None)  # a single logged point would not show as a line
+            ax.plot(xy[:, 0], xy[:, 1], ls=ls, marker=marker, color=f"C{i}", ms=4, lw=1.2, label=label)
     if ceiling is not None:
         ax2.axhline(ceiling, ls="--", color="grey", label=f"Bayes ceiling ({ceiling:.3f})")
     ax1.set(xlabel="optimiser step", ylabel="action NLL (nats)", title="loss")
@@ -255,5 +255,25 @@ def plot_base_model_behaviour(metrics: Mapping[str, float]) -> Figure:
     ax2.set_xticks(x, list(colours), fontsize=8)
     ax2.set(ylabel="colours visited in order", title="correct colours before the episode ends (of 6 / of 12)")
     ax2.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_controller_metrics(control: Mapping) -> Figure:
+    """Fig. 4 with its smoother companion: post-training success (left) and colours completed in order (right)
+    by controlled layer, against the uncontrolled model. `control`: the dict returned by `controllers.main`."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    layers, mid = list(control["layers"]), control["mid_layer"]
+    panels = (
+        (axes[0], "gt_controller_success", "uncontrolled_success", "post-training task success", None),
+        (axes[1], "gt_controller_colours", "uncontrolled_colours", "colours visited in order (of 12)", 12),
+    )  # fmt: skip
+    for ax, key, base_key, ylabel, top in panels:
+        ax.plot(layers, control[key], "o-", label="ground-truth controllers")
+        ax.axhline(control[base_key], ls="--", color="grey", label="uncontrolled base model")
+        ax.axvline(mid, ls=":", color="C3", label=f"mid-depth (l = {mid})")
+        upper = top if top is not None else min(1.0, 1.2 * max(0.05, *control[key], control[base_key]))
+        ax.set(xlabel="controlled layer l", ylabel=ylabel, xticks=layers, ylim=(0, upper))
+        ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig

@@ -13,6 +13,7 @@ other half of Fig. 3: within a segment, the subgoal becomes decodable as the mod
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -91,6 +92,7 @@ def main(cfg: ProbeConfig) -> dict:
         print(f"layer {layer}: probe accuracy {accuracy[-1]:.3f}")
     fig = plot_probe_accuracy(accuracy, by_position, mid)
     fig.savefig(run.dir / "probe_accuracy.png", dpi=120)
+    plt.close(fig)
     return run.finish({
         "base": str(base_path), "probe_accuracy": accuracy, "probe_accuracy_by_position": by_position,
         "mid_layer": mid, "chance": 1.0 / GRID_NUM_SUBGOALS, "n_train_steps": len(y_train["subgoal"]),

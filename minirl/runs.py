@@ -39,6 +39,7 @@ def atomic_write(path: str | os.PathLike, write_fn, suffix: str = "") -> Path:
     os.close(fd)
     try:
         write_fn(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

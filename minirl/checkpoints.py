@@ -86,3 +86,18 @@ def export_pretrained(run_dir: str | Path, name: str, command: str, git_commit: 
     curve = (run_dir / "metrics.jsonl").read_text()
     atomic_write(PRETRAINED_DIR / f"{name}_metrics.jsonl", lambda tmp: Path(tmp).write_text(curve))
     return dest
+
+
+def start_frozen_stage(cfg, stage: str):
+    """Common start of a stage on a frozen base model: default run dir, seeding, device, the base model.
+
+    Returns (run, device, base_path, model) with the model in eval mode and requires_grad off.
+    """
+    from minirl.pretrain import resolve_device
+    from minirl.runs import Run, default_out, seed_everything
+
+    cfg.out = cfg.out or str(default_out(stage, f"{cfg.env}-{cfg.preset}-s{cfg.seed}"))
+    seed_everything(cfg.seed)
+    run, device = Run(cfg.out, cfg), resolve_device(cfg.device)
+    base_path = resolve_base(cfg.base)
+    return run, device, base_path, load_base_model(base_path, device).requires_grad_(False)

@@ -22,7 +22,6 @@ from minirl.config import ControllerConfig
 from minirl.data import Trajectories, generate_gridworld
 from minirl.envs.grid_batch import GridPinpadBatch
 from minirl.rollout import rollout
-from minirl.runs import Run, default_out, seed_everything
 from minirl.tasks import GRID_NUM_SUBGOALS, GRID_POSTTRAIN_TASK
 
 
@@ -89,15 +88,10 @@ def parse_layers(spec: str, n_layers: int) -> list[int]:
 
 def main(cfg: ControllerConfig) -> dict:
     """Train and test ground-truth controllers at each requested layer; returns gt_controller_success by layer."""
-    from minirl.checkpoints import load_base_model, resolve_base, save_checkpoint
+    from minirl.checkpoints import save_checkpoint, start_frozen_stage
     from minirl.plots import plot_controller_success
-    from minirl.pretrain import resolve_device
 
-    cfg.out = cfg.out or str(default_out("control", f"{cfg.env}-{cfg.preset}-s{cfg.seed}"))
-    seed_everything(cfg.seed)
-    run, device = Run(cfg.out, cfg), resolve_device(cfg.device)
-    base_path = resolve_base(cfg.base)
-    model = load_base_model(base_path, device).requires_grad_(False)
+    run, device, base_path, model = start_frozen_stage(cfg, "control")
     layers = parse_layers(cfg.layers, model.n_layers)
     data = Trajectories(generate_gridworld("pretrain", cfg.train_episodes, seed=50_000 + cfg.seed))
     eval_seed = 60_000 + cfg.seed  # the same post-training layouts for every layer and for the uncontrolled model

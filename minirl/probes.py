@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from minirl.config import ProbeConfig
 from minirl.data import Trajectories, generate_gridworld
-from minirl.runs import Run, default_out, seed_everything
 from minirl.tasks import GRID_NUM_SUBGOALS
 
 
@@ -65,15 +64,10 @@ def train_probe(x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, seed: i
 
 def main(cfg: ProbeConfig) -> dict:
     """Probe every layer of a frozen base model; returns probe_accuracy (list indexed by layer) and more."""
-    from minirl.checkpoints import load_base_model, resolve_base
+    from minirl.checkpoints import start_frozen_stage
     from minirl.plots import plot_probe_accuracy
-    from minirl.pretrain import resolve_device
 
-    cfg.out = cfg.out or str(default_out("probe", f"{cfg.env}-{cfg.preset}-s{cfg.seed}"))
-    seed_everything(cfg.seed)
-    run, device = Run(cfg.out, cfg), resolve_device(cfg.device)
-    base_path = resolve_base(cfg.base)
-    model = load_base_model(base_path, device)
+    run, device, base_path, model = start_frozen_stage(cfg, "probe")
     train = Trajectories(generate_gridworld("pretrain", cfg.train_episodes, seed=30_000 + cfg.seed, progress=False))
     test = Trajectories(generate_gridworld("pretrain", cfg.heldout_episodes, seed=40_000 + cfg.seed, progress=False))
     x_train, y_train = residual_features(model, train, device)

@@ -19,18 +19,11 @@ from minirl.models import CausalSelfAttention, HawkMixer, SequenceModel, linear_
 from minirl.models.embedding import GridEmbedding
 from minirl.models.transformer import RelativePositionBias, t5_bucket
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 L, D = 2, 32
 ARCHS = ["transformer", "hawk"]
 EMBEDDINGS = ["relative", "linear"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models run faster on one thread (and leave the other core alone)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_model(arch: str = "transformer", obs_embedding: str = "relative", seed: int = 0) -> SequenceModel:

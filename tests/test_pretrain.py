@@ -18,16 +18,9 @@ from minirl.models.sequence_model import SequenceModel
 from minirl.pretrain import load_data, lr_at, main
 from minirl.tasks import GRID_PRETRAIN_TASKS
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FAST = dict(eval_episodes=8, heldout_episodes=16)  # for runs whose behaviour metrics the test does not read
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """A tiny model trains ~5x faster on one thread than on two that compete with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

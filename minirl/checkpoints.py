@@ -77,7 +77,7 @@ def export_pretrained(run_dir: str | Path, name: str, command: str, git_commit: 
     run_dir = Path(run_dir)
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
     metrics, config = read_json(run_dir / "metrics.json"), read_json(run_dir / "config.json")
-    slim = {k: ckpt[k] for k in ("kind", "model_cfg", "state_dict", "step", "config")}
+    slim = {k: v for k, v in ckpt.items() if k not in ("optimizer", "rng_state")}  # weights and what rebuilds them
     dest = save_checkpoint(PRETRAINED_DIR / f"{name}.pt", slim)
     write_json(PRETRAINED_DIR / f"{name}.json", {
         "command": command, "seed": config["seed"], "device": device, "git_commit": git_commit,
@@ -86,6 +86,35 @@ def export_pretrained(run_dir: str | Path, name: str, command: str, git_commit: 
     curve = (run_dir / "metrics.jsonl").read_text()
     atomic_write(PRETRAINED_DIR / f"{name}_metrics.jsonl", lambda tmp: Path(tmp).write_text(curve))
     return dest
+
+
+def resolve_metacontroller(spec: str) -> Path:
+    """'pretrained' -> the committed gridworld metacontroller; anything else is a metacontroller run directory."""
+    path = PRETRAINED_DIR / "gridworld_metacontroller.pt" if spec == "pretrained" else Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"metacontroller {spec!r} not found ({path}): expected 'pretrained' or a run "
+                                "directory of `minirl metacontroller`")  # fmt: skip
+    return path
+
+
+def load_metacontroller(path: str | Path, model, device: str | torch.device = "cpu"):
+    """Rebuild a trained metacontroller for the base `model` (eval mode). Returns (metacontroller, layer, ckpt).
+
+    Refuses a metacontroller trained on a base of another shape, naming both. A co-trained checkpoint also
+    carries its base weights (`ckpt["base_state_dict"]`); loading them is the caller's choice.
+    """
+    from minirl.config import MetacontrollerConfig
+    from minirl.metacontroller import Metacontroller
+
+    ckpt = load_checkpoint(path, kind="metacontroller")
+    base_cfg = dataclasses.asdict(model.cfg)
+    if ckpt["base_model_cfg"] != base_cfg:
+        theirs = ckpt["base_model_cfg"]
+        diff = {k: (theirs.get(k), v) for k, v in base_cfg.items() if theirs.get(k) != v}
+        raise ValueError(f"{path} was trained on another base model: (its base, this base) differ in {diff}")
+    meta = Metacontroller(ckpt["d_model"], MetacontrollerConfig(**ckpt["config"]))
+    meta.load_state_dict(ckpt["state_dict"])
+    return meta.to(device).eval(), ckpt["layer"], ckpt
 
 
 def start_frozen_stage(cfg, stage: str):

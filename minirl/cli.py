@@ -1,10 +1,11 @@
 """The `minirl` command: one subcommand per stage, flags generated from the stage's config dataclass.
 
-    minirl data gridworld --task pretrain --episodes 100000 --out runs/data/pretrain.npz
-    minirl pretrain gridworld --preset cpu --steps 5000 --model.n_layers 4
-    minirl probe gridworld --base runs/pretrain/RUN
-    minirl control gridworld --base pretrained --layers mid
-    minirl doctor
+minirl data gridworld --task pretrain --episodes 100000 --out runs/data/pretrain.npz
+minirl pretrain gridworld --preset cpu --steps 5000 --model.n_layers 4
+minirl probe gridworld --base runs/pretrain/RUN
+minirl control gridworld --base pretrained --layers mid
+minirl metacontroller gridworld --base pretrained --alpha 0.1
+minirl doctor
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import platform
 import sys
 import time
 
-from minirl.config import ControllerConfig, DataConfig, PretrainConfig, ProbeConfig, ReproduceConfig
+from minirl.config import (
+    ControllerConfig,
+    DataConfig,
+    MetacontrollerConfig,
+    PretrainConfig,
+    ProbeConfig,
+    ReproduceConfig,
+)
 
 
 def _add_config_args(parser, cls, positional=("env",), prefix: str = "", suppress: bool = False) -> None:
@@ -87,6 +95,13 @@ def _cmd_control(args: argparse.Namespace) -> dict:
     return main(stage_preset(ControllerConfig, getattr(args, "preset", "cpu"), **_overrides(args)))
 
 
+def _cmd_metacontroller(args: argparse.Namespace) -> dict:
+    from minirl.config import stage_preset
+    from minirl.discovery import main
+
+    return main(stage_preset(MetacontrollerConfig, getattr(args, "preset", "cpu"), **_overrides(args)))
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> dict:
     from minirl.reproduce import main
 
@@ -131,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description=ControllerConfig.__doc__)  # fmt: skip
     _add_config_args(p, ControllerConfig, suppress=True)
     p.set_defaults(fn=_cmd_control)
+    p = sub.add_parser("metacontroller", help="train the metacontroller on the frozen base; switching analysis",
+                       description=MetacontrollerConfig.__doc__)  # fmt: skip
+    _add_config_args(p, MetacontrollerConfig, suppress=True)
+    p.set_defaults(fn=_cmd_metacontroller)
     p = sub.add_parser("reproduce", help="the whole pipeline in one run directory",
                        description=ReproduceConfig.__doc__)  # fmt: skip
     _add_config_args(p, ReproduceConfig)

@@ -150,37 +150,42 @@ def pretrain_preset(name: str, **overrides) -> PretrainConfig:
 
 
 @dataclass
-class ProbeConfig:
-    """Linear probes of the subgoal on the residual stream, one per layer (`minirl probe`, [P] §5.1, Tab. A6)."""
+class FrozenStageConfig:
+    """Fields shared by the stages that run on a frozen base model (probe, control, metacontroller)."""
 
     env: str = arg("gridworld", "environment")
     preset: str = arg("cpu", "named preset: tiny, cpu, gpu, paper")
     base: str = arg("pretrained", "base model: 'pretrained' (the committed one) or a pretraining run directory")
     seed: int = arg(0, "seed")
-    out: str = arg("", "run directory (default: runs/probe/<env>-<preset>-s<seed>-<time>)")
+    out: str = arg("", "run directory (default: runs/<stage>/<env>-<preset>-s<seed>-<time>)")
     device: str = arg("auto", "'auto', 'cpu' or 'cuda'")
+
+    def __post_init__(self):
+        check_env(self.env)
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device {self.device!r}: expected 'auto', 'cpu' or 'cuda'")
+
+
+@dataclass
+class ProbeConfig(FrozenStageConfig):
+    """Linear probes of the subgoal on the residual stream, one per layer (`minirl probe`, [P] §5.1, Tab. A6)."""
+
     train_episodes: int = arg(2000, "expert episodes whose residuals train the probes")
     heldout_episodes: int = arg(1000, "fresh expert episodes the probes are scored on")
     steps: int = arg(1000, "full-batch AdamW steps per probe")
     lr: float = arg(1e-2, "probe learning rate")
 
     def __post_init__(self):
-        check_env(self.env)
+        super().__post_init__()
         for name in ("train_episodes", "heldout_episodes", "steps"):
             check_range(name, getattr(self, name), 1)
         check_range("lr", self.lr, 1e-8, 1.0)
 
 
 @dataclass
-class ControllerConfig:
+class ControllerConfig(FrozenStageConfig):
     """Ground-truth linear controllers, one per subgoal, at each layer (`minirl control`, [P] §5.2, Tab. A7)."""
 
-    env: str = arg("gridworld", "environment")
-    preset: str = arg("cpu", "named preset: tiny, cpu, gpu, paper")
-    base: str = arg("pretrained", "base model: 'pretrained' (the committed one) or a pretraining run directory")
-    seed: int = arg(0, "seed")
-    out: str = arg("", "run directory (default: runs/control/<env>-<preset>-s<seed>-<time>)")
-    device: str = arg("auto", "'auto', 'cpu' or 'cuda'")
     layers: str = arg("all", "controlled layers: 'all' (0..L), 'mid' (L/2) or a comma list like 0,2,4")
     rank: int = arg(16, "rank of each controller U = A B^T")
     train_episodes: int = arg(20_000, "clean (epsilon = 0) expert episodes of the pretraining tasks")
@@ -191,7 +196,7 @@ class ControllerConfig:
     eval_episodes: int = arg(1000, "post-training rollouts per layer")
 
     def __post_init__(self):
-        check_env(self.env)
+        super().__post_init__()
         for name in ("rank", "train_episodes", "steps", "batch_size", "eval_episodes"):
             check_range(name, getattr(self, name), 1)
         check_range("lr", self.lr, 1e-8, 1.0)
@@ -199,8 +204,90 @@ class ControllerConfig:
             raise ValueError(f"layers {self.layers!r}: expected 'all', 'mid' or a comma list of integers")
 
 
+@dataclass
+class MetacontrollerConfig(FrozenStageConfig):
+    """The metacontroller, trained on a frozen base model to explain expert actions (`minirl metacontroller`,
+    [P] §6, Tab. A9). Dimensions n_z / enc / dec / n_h / n_s are the paper's 8 / 64 / 32 / 32 / 32."""
+
+    alpha: float = arg(0.1, "KL strength alpha, the rate-distortion trade-off ([P] Tab. A9 searches 0..1)")
+    cotrain: bool = arg(False, "train the base model jointly with the metacontroller (the paper's ablation)")
+    cotrain_init: str = arg("pretrained", "co-training starts the base from 'pretrained' weights or 'random'")
+    no_temporal: bool = arg(False, "force beta_t = 1 (no temporal integration; the 'no-temporal' baseline)")
+    switch_temperature: float = arg(
+        0.5, "Gumbel-sigmoid temperature of beta while training (0: the plain sigmoid probability)"
+    )
+    layer: int = arg(-1, "controlled layer l (-1: L/2)")
+    n_z: int = arg(8, "latent code size")
+    enc_hidden: int = arg(64, "encoder MLP hidden width")
+    dec_hidden: int = arg(32, "hypernetwork (decoder) MLP hidden width")
+    switch_hidden: int = arg(32, "switching-unit MLP hidden width (the paper does not say)")
+    n_h: int = arg(32, "history GRU width")
+    n_s: int = arg(32, "sequence-embedding width")
+    emb_layers: int = arg(1, "Hawk blocks of the non-causal sequence embedder (the paper does not say)")
+    rank: int = arg(16, "rank of U = A B^T (0: a full D x D matrix, the ant's controller)")
+    train_episodes: int = arg(20_000, "clean (epsilon = 0) expert episodes of the pretraining tasks")
+    heldout_episodes: int = arg(1000, "fresh-layout expert episodes for the switching analysis")
+    steps: int = arg(4000, "AdamW steps")
+    batch_size: int = arg(128, "episodes per batch")
+    lr: float = arg(1e-3, "learning rate ([P] Tab. A9: 1e-3, constant)")
+    weight_decay: float = arg(0.03, "AdamW weight decay")
+    kl_warmup: int = arg(
+        1500,
+        "KL annealing against posterior collapse: alpha is 0 for the first half of these "
+        "steps, then ramps linearly to its value",
+    )
+    tolerance: int = arg(2, "a switch within this many steps of a subgoal boundary counts as aligned")
+    steering_codes: int = arg(8, "prior samples z held fixed in the steering demo")
+    steering_episodes: int = arg(200, "layouts per code in the steering demo")
+    sweep: str = arg("", "comma list of alphas: train frozen and co-trained at each (rate-distortion, Fig. 7)")
+    log_every: int = arg(100, "steps between logged training losses")
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in (
+            "n_z",
+            "enc_hidden",
+            "dec_hidden",
+            "switch_hidden",
+            "n_h",
+            "n_s",
+            "emb_layers",
+            "train_episodes",
+            "heldout_episodes",
+            "steps",
+            "batch_size",
+            "steering_codes",
+            "steering_episodes",
+            "log_every",
+        ):
+            check_range(name, getattr(self, name), 1)
+        check_range("alpha", self.alpha, 0.0)
+        check_range("rank", self.rank, 0)
+        check_range("tolerance", self.tolerance, 0)
+        check_range("kl_warmup", self.kl_warmup, 0)
+        check_range("switch_temperature", self.switch_temperature, 0.0)
+        check_range("layer", self.layer, -1)
+        check_range("lr", self.lr, 1e-8, 1.0)
+        check_range("weight_decay", self.weight_decay, 0.0)
+        if self.cotrain_init not in ("pretrained", "random"):
+            raise ValueError(f"cotrain_init {self.cotrain_init!r}: expected 'pretrained' or 'random'")
+        for part in filter(None, self.sweep.split(",")):
+            try:
+                value = float(part)
+            except ValueError:
+                raise ValueError(f"sweep {self.sweep!r}: {part!r} is not a number") from None
+            check_range("sweep alpha", value, 0.0)
+
+    @property
+    def sweep_alphas(self) -> list[float]:
+        return [float(p) for p in self.sweep.split(",") if p.strip()]
+
+
+PAPER_ALPHAS = "0,0.05,0.1,0.17,0.3,0.5,1"  # [P] Tab. A9
+
+
 def stage_preset(cls, name: str, **overrides):
-    """Presets of the analysis stages (probe, control): sizes scale with the budget."""
+    """Presets of the stages on a frozen base (probe, control, metacontroller): sizes scale with the budget."""
     presets = {
         ProbeConfig: {"tiny": dict(train_episodes=64, heldout_episodes=32, steps=20), "cpu": {},
                       "gpu": dict(train_episodes=5000, heldout_episodes=2000, steps=2000),
@@ -208,6 +295,10 @@ def stage_preset(cls, name: str, **overrides):
         ControllerConfig: {"tiny": dict(train_episodes=64, steps=5, batch_size=16, eval_episodes=16),
                            "cpu": {}, "gpu": dict(train_episodes=100_000, steps=3200, batch_size=512),
                            "paper": dict(train_episodes=200_000, steps=3200, batch_size=512)},
+        MetacontrollerConfig: {"tiny": dict(train_episodes=64, heldout_episodes=32, steps=5, batch_size=16,
+                                            steering_codes=2, steering_episodes=8, log_every=1),
+                               "cpu": {}, "gpu": dict(train_episodes=100_000, steps=8000, batch_size=512),
+                               "paper": dict(train_episodes=500_000, steps=64_000, batch_size=512)},
     }  # fmt: skip
     if name not in presets[cls]:
         raise ValueError(f"unknown preset {name!r}: expected one of {sorted(presets[cls])}")

@@ -1,10 +1,11 @@
 """`minirl reproduce gridworld`: the paper's story, stage by stage, in one run directory.
 
-    pretrain (or the committed base model) -> probes -> ground-truth controllers -> summary.json + table
+    pretrain (or the committed base model) -> probes -> ground-truth controllers -> metacontroller
+    -> summary.json + table
 
 Without a GPU the `cpu` preset starts from the committed base model (minirl/pretrained/), since
-pretraining is the expensive part; `--from-scratch` retrains it (~30 min on 2 cores). The metacontroller
-and internal-RL stages join this pipeline as they land.
+pretraining is the expensive part; `--from-scratch` retrains it (~30 min on 2 cores). Internal RL and its
+baselines join this pipeline with their issue.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from pathlib import Path
 
 import torch
 
-from minirl.config import ControllerConfig, ProbeConfig, ReproduceConfig, pretrain_preset, stage_preset
+from minirl.config import (
+    ControllerConfig,
+    MetacontrollerConfig,
+    ProbeConfig,
+    ReproduceConfig,
+    pretrain_preset,
+    stage_preset,
+)
 from minirl.runs import default_out, write_json
 
 
@@ -25,7 +33,7 @@ def summary_table(summary: dict) -> str:
 
 
 def main(cfg: ReproduceConfig) -> dict:
-    from minirl import controllers, pretrain, probes
+    from minirl import controllers, discovery, pretrain, probes
 
     preset = cfg.preset if cfg.preset != "auto" else ("gpu" if torch.cuda.is_available() else "cpu")
     out = Path(cfg.out or default_out("reproduce", f"{cfg.env}-{preset}-s{cfg.seed}"))
@@ -44,6 +52,9 @@ def main(cfg: ReproduceConfig) -> dict:
     probe = probes.main(stage_preset(ProbeConfig, preset, base=base, out=str(out / "probe"), **common))
     print("== stage 2b: ground-truth controllers, every layer, on the unseen post-training task")
     control = controllers.main(stage_preset(ControllerConfig, preset, base=base, out=str(out / "control"), **common))
+    print("== stage 3: the metacontroller on the frozen base model (switching vs subgoal boundaries)")
+    meta = discovery.main(stage_preset(MetacontrollerConfig, preset, base=base, out=str(out / "metacontroller"),
+                                       **common))  # fmt: skip
 
     summary = {
         "preset": preset, "base": base,
@@ -51,6 +62,8 @@ def main(cfg: ReproduceConfig) -> dict:
                                         "valid_task_rate_sampled") if k in base_metrics},
         "probe_accuracy": probe["probe_accuracy"], "gt_controller_success": control["gt_controller_success"],
         "uncontrolled_posttrain_success": control["uncontrolled_success"],
+        **{k: meta[k] for k in ("switch_f1", "switch_precision", "switch_recall", "switches_per_episode",
+                                "subgoals_per_episode", "steering_consistency", "uncontrolled_consistency")},
     }  # fmt: skip
     write_json(out / "summary.json", summary)
     print(f"\nsummary ({out / 'summary.json'}):\n{summary_table(summary)}")

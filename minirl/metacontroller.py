@@ -1,0 +1,173 @@
+"""The metacontroller: a recurrent hypernetwork that discovers temporally-abstract actions ([P] §6, Eq. 2-3, §D.2).
+
+It reads the frozen base model's residual stream e_t := e_{t,l} at layer l = L/2 and writes a controller
+U_t back into it (control.py). With x_t = LayerNorm(e_t), per time step t = 1..T:
+
+    s       = f_emb(x_{1:T})                          non-causal sequence embedding, one vector (n_s)
+    h_t     = GRU(x_t, h_{t-1})                       history, h_0 = 0 (n_h)
+    mu_t, log Sigma_t = f_enc(x_t, h_{t-1}, s)        Gaussian encoder (MLP, hidden 64), Sigma diagonal
+    z~_t    = mu_t + Sigma_t^(1/2) eps                proposal code, reparameterised (n_z = 8)
+    beta_t  = f_switch(x_t, h_{t-1}, z_{t-1})         causal switching unit in [0, 1] (MLP + sigmoid;
+                                                      a Gumbel-sigmoid sample while training)
+    z_t     = beta_t z~_t + (1 - beta_t) z_{t-1}      temporal integration, z_0 = 0
+    U_t     = f_hyp(z_t)                              hypernetwork (MLP, hidden 32): low-rank A B^T or full
+    e_t    <- e_t + U_t e_t                           then the frozen blocks l+1..L and the action head
+
+Loss per step ([P] Eq. 3 with lambda = 0): -log p(a_t | o_{1:t}, z_{1:t}) + alpha KL(N(mu_t, Sigma_t) || N(0, I)).
+The KL is *not* weighted by beta_t ([P] §E.1 derives it exactly), and there is no switching penalty: a step
+that keeps z_{t-1} (beta ~ 0) ignores z~_t but still pays its KL, so the cheapest way to carry information
+is to switch rarely. Sparse, subgoal-aligned switching is meant to emerge from that alone.
+
+Internal RL (issue 5) keeps `switch`, the GRU and `decode`, and replaces the non-causal encoder by a policy.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from minirl.config import MetacontrollerConfig, ModelConfig
+from minirl.control import Controller
+
+
+def mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) summed over the last dim: (..., n_z) -> (...)."""
+    return 0.5 * (mu.square() + logvar.exp() - logvar - 1).sum(-1)
+
+
+class SequenceEmbedder(nn.Module):
+    """s = f_emb(x_{1:T}): Hawk blocks over the whole sequence, mean-pooled over its real steps (B, n_s).
+
+    The paper says only "a first pass through the entire sequence" with Hawk layers. We mean-pool the Hawk
+    outputs (each a summary of the history up to t) rather than read the last step, which gives every
+    step a short gradient path; with padding at the end only, the pooled vector sees all T real steps.
+    """
+
+    def __init__(self, d_model: int, n_s: int, layers: int):
+        super().__init__()
+        from minirl.models.sequence_model import Block
+
+        self.inp = nn.Linear(d_model, n_s)
+        hawk = ModelConfig(arch="hawk", n_layers=layers, d_model=n_s, n_heads=1, d_mlp=2 * n_s, d_rnn=n_s)
+        self.blocks = nn.ModuleList(Block(hawk) for _ in range(layers))
+        self.norm = nn.LayerNorm(n_s)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, T, D), mask (B, T) bool -> s (B, n_s)."""
+        y = self.inp(x)
+        for block in self.blocks:
+            y = block(y)
+        m = mask.to(y.dtype)[..., None]  # (B, T, 1)
+        return self.norm((y * m).sum(1) / m.sum(1).clamp(min=1))
+
+
+class Metacontroller(nn.Module):
+    """phi: sequence embedder, GRU, encoder, switching unit and hypernetwork, for a base of width `d_model`."""
+
+    def __init__(self, d_model: int, cfg: MetacontrollerConfig):
+        super().__init__()
+        self.d_model, self.n_z, self.n_h, self.rank = d_model, cfg.n_z, cfg.n_h, cfg.rank
+        self.no_temporal, self.switch_temperature = cfg.no_temporal, cfg.switch_temperature
+        self.norm = nn.LayerNorm(d_model)  # the residual stream's scale varies by layer; read it normalised
+        self.embedder = SequenceEmbedder(d_model, cfg.n_s, cfg.emb_layers)
+        self.gru = nn.GRUCell(d_model, cfg.n_h)
+        self.encoder = mlp(d_model + cfg.n_h + cfg.n_s, cfg.enc_hidden, 2 * cfg.n_z)  # -> (mu, log Sigma)
+        self.switch_unit = mlp(d_model + cfg.n_h + cfg.n_z, cfg.switch_hidden, 1)  # -> logit of beta
+        out = 2 * d_model * cfg.rank if cfg.rank else d_model * d_model
+        self.hyper = mlp(cfg.n_z, cfg.dec_hidden, out)
+        # U = 0 at initialisation, so training starts from the uncontrolled base model (as LoRA does): zero the
+        # output layer's A half (low-rank) or all of it (full); B keeps a random fan-in initialisation.
+        last = self.hyper[-1]
+        with torch.no_grad():
+            if cfg.rank:
+                last.weight[: d_model * cfg.rank].zero_()
+                last.bias[: d_model * cfg.rank].zero_()
+                last.bias[d_model * cfg.rank :].normal_(0, d_model**-0.5)
+            else:
+                last.weight.zero_()
+                last.bias.zero_()
+
+    # ------------------------------------------------------------------ the pieces, one step each
+    def encode(self, x_t: torch.Tensor, h_prev: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, D), (B, n_h), (B, n_s) -> mu, log Sigma (B, n_z) each."""
+        mu, logvar = self.encoder(torch.cat([x_t, h_prev, s], -1)).chunk(2, -1)
+        return mu, logvar.clamp(-10, 5)
+
+    def switch(self, x_t: torch.Tensor, h_prev: torch.Tensor, z_prev: torch.Tensor, sample: bool = False,
+               generator=None) -> torch.Tensor:  # fmt: skip
+        """beta_t = f_switch(x_t, h_{t-1}, z_{t-1}) (B,), in [0, 1]; identically 1 with `no_temporal`.
+
+        With `sample` and a switch temperature tau > 0, beta_t is a Gumbel-sigmoid (binary Concrete) sample,
+        sigmoid((logit + log u - log(1 - u)) / tau), u ~ U(0, 1): a relaxed coin flip with P(beta > 0.5) =
+        sigmoid(logit). The paper uses it for the gridworld rate-distortion runs ([P] §6.2); it makes a
+        half-open switch costly (the coin sometimes overwrites the code), so beta is driven to 0 or 1.
+        """
+        if self.no_temporal:
+            return x_t.new_ones(x_t.shape[0])
+        logit = self.switch_unit(torch.cat([x_t, h_prev, z_prev], -1))[:, 0]
+        if sample and self.switch_temperature > 0:
+            u = torch.rand(logit.shape, device=logit.device, dtype=logit.dtype, generator=generator)
+            u = u.clamp(1e-6, 1 - 1e-6)
+            return torch.sigmoid((logit + torch.log(u) - torch.log1p(-u)) / self.switch_temperature)
+        return torch.sigmoid(logit)
+
+    def decode(self, z: torch.Tensor) -> Controller:
+        """U = f_hyp(z): z (..., n_z) -> low-rank factors (A, B), each (..., D, r), or a full U (..., D, D)."""
+        out = self.hyper(z)
+        D = self.d_model
+        if self.rank:
+            A, B = out.split(D * self.rank, -1)
+            return A.unflatten(-1, (D, self.rank)), B.unflatten(-1, (D, self.rank))
+        return out.unflatten(-1, (D, D))
+
+    def init_state(self, batch: int, device) -> dict:
+        """Causal state carried across steps: GRU history h and the current code z (both zero at t = 0)."""
+        return {"h": torch.zeros(batch, self.n_h, device=device), "z": torch.zeros(batch, self.n_z, device=device)}
+
+    # ------------------------------------------------------------------ one step, and a whole sequence
+    def step(self, e_t: torch.Tensor, state: dict, s: torch.Tensor, sample: bool = True, generator=None):
+        """One step of the scan: e_t (B, D), state {h, z} of step t-1, s (B, n_s) -> (mu, logvar, beta, z_t), state."""
+        x, h_prev, z_prev = self.norm(e_t), state["h"], state["z"]
+        mu, logvar = self.encode(x, h_prev, s)
+        z_tilde = mu
+        if sample:
+            eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
+            z_tilde = mu + (0.5 * logvar).exp() * eps  # reparameterised z~_t ~ N(mu_t, Sigma_t)
+        beta = self.switch(x, h_prev, z_prev, sample, generator)  # (B,)
+        z = beta[:, None] * z_tilde + (1 - beta[:, None]) * z_prev  # temporal integration
+        return (mu, logvar, beta, z), {"h": self.gru(x, h_prev), "z": z}
+
+    def forward(self, e: torch.Tensor, mask: torch.Tensor, sample: bool = True, generator=None) -> dict:
+        """e (B, T, D) residuals at layer l, mask (B, T) -> per step mu, logvar, z (B, T, n_z), beta (B, T), and
+        U (the decoded controller for every step). `sample=False` uses z~_t = mu_t (analysis)."""
+        s = self.embedder(self.norm(e), mask)  # (B, n_s): the non-causal first pass over the whole sequence
+        state, steps = self.init_state(e.shape[0], e.device), []
+        for t in range(e.shape[1]):  # a sequential scan: beta_t depends on z_{t-1}
+            out, state = self.step(e[:, t], state, s, sample, generator)
+            steps.append(out)
+        mu, logvar, beta, z = (torch.stack(x, 1) for x in zip(*steps))
+        return {"mu": mu, "logvar": logvar, "beta": beta, "z": z, "U": self.decode(z)}
+
+
+def metacontroller_loss(model, meta: Metacontroller, batch: dict, layer: int, alpha: float,
+                        train_base: bool = False, generator=None) -> tuple[torch.Tensor, dict]:  # fmt: skip
+    """([P] Eq. 3, lambda = 0): mean over real steps of action NLL + alpha * KL. Returns (loss, stats).
+
+    With a frozen base (`train_base=False`) its lower half runs once over the whole sequence without
+    gradients; the scan and the upper half carry them back to phi. Co-training (`train_base=True`) lets
+    gradients reach theta as well.
+    """
+    mask = batch["mask"]
+    with torch.set_grad_enabled(train_base and torch.is_grad_enabled()):
+        e = model.lower(batch["obs"], layer)  # (B, T, D)
+    out = meta(e, mask, generator=generator)
+    heads = model.upper(e, layer, out["U"])
+    m = mask.float()
+    nll = (model.action_nll(heads, batch["actions"]) * m).sum() / m.sum()
+    kl = (gaussian_kl(out["mu"], out["logvar"]) * m).sum() / m.sum()
+    hard = ((out["beta"] > 0.5).float() * m).sum() / m.shape[0]  # switches per episode (beta > 0.5)
+    return nll + alpha * kl, {"action_nll": nll.detach(), "kl": kl.detach(), "switches": hard.detach(), "out": out}

@@ -1,0 +1,90 @@
+"""What the metacontroller learned: switches against subgoal boundaries, and latent codes as steerable options.
+
+- **Alignment** ([P] §6.4, Fig. 6/A3). A hard switch is a step with beta_t > 0.5 (the threshold internal RL
+  uses). A subgoal boundary is the first step of each ground-truth segment, t = 0 included: the code must be
+  chosen at the start too. Switches and boundaries are matched one to one, nearest first, within +-tol
+  steps; precision = matched / switches, recall = matched / boundaries, F1 their harmonic mean. A second
+  switch next to an already matched boundary counts against precision.
+- **Steering** ([P] §6.4, §B.3.2). Draw z ~ N(0, I), hold U = f_hyp(z) fixed for a whole episode and roll
+  the controlled base model out on fresh layouts, in an env where reaching *any* colour pair ends the
+  episode. If z is an option "go to pair g", one code reaches the same pair across layouts: we report, per
+  code, the share of its successful episodes that reach its most frequent pair (`consistency`; 1 = one
+  pair always), against the same number for the uncontrolled base model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from minirl.envs.grid_batch import GridPinpadBatch
+from minirl.rollout import rollout
+
+PAIRS = "0-1,2-3,4-5,6-7"  # a task set whose every member is one subgoal: the episode ends at the first pair
+
+
+def boundaries(subgoals: np.ndarray, length: int) -> np.ndarray:
+    """Steps t < length where a new ground-truth segment starts (t = 0 always). subgoals (T,)."""
+    sg = subgoals[:length]
+    return np.flatnonzero(np.r_[True, sg[1:] != sg[:-1]])
+
+
+def match(switches: np.ndarray, bounds: np.ndarray, tol: int) -> int:
+    """One-to-one matches between switch times and boundary times within +-tol, nearest pairs first."""
+    pairs = sorted((abs(int(s) - int(b)), i, j) for i, s in enumerate(switches) for j, b in enumerate(bounds))
+    used_s, used_b, n = set(), set(), 0
+    for d, i, j in pairs:
+        if d <= tol and i not in used_s and j not in used_b:
+            used_s.add(i), used_b.add(j)
+            n += 1
+    return n
+
+
+def switch_metrics(beta: np.ndarray, subgoals: np.ndarray, lengths: np.ndarray, tol: int = 2) -> dict:
+    """beta (N, T), subgoals (N, T), lengths (N,) -> precision, recall, F1, switches and subgoals per episode."""
+    n_switch = n_bound = n_match = 0
+    for b, sg, n in zip(beta, subgoals, lengths):
+        s = np.flatnonzero(b[:n] > 0.5)
+        g = boundaries(sg, n)
+        n_switch, n_bound, n_match = n_switch + len(s), n_bound + len(g), n_match + match(s, g, tol)
+    precision = n_match / max(n_switch, 1)
+    recall = n_match / max(n_bound, 1)
+    real = np.arange(beta.shape[1])[None] < lengths[:, None]
+    b = beta[real]
+    return {
+        "switch_precision": precision, "switch_recall": recall,
+        "switch_f1": 2 * precision * recall / max(precision + recall, 1e-12),
+        "switches_per_episode": n_switch / len(lengths), "subgoals_per_episode": n_bound / len(lengths),
+        "beta_mean": float(b.mean()), "beta_binary_fraction": float(((b < 0.1) | (b > 0.9)).mean()),
+    }  # fmt: skip
+
+
+@torch.no_grad()
+def steering(model, meta, layer: int, codes: int, episodes: int, seed: int) -> dict:
+    """Hold prior samples z fixed; which colour pair does each reach across `episodes` fresh layouts?
+
+    Returns `pairs` (codes + 1, 4): counts of episodes reaching each pair (last row: uncontrolled), the
+    per-code `success` (reached any pair), `consistency` (share of the most frequent pair among successes)
+    and their means, `steering_consistency` vs `uncontrolled_consistency`.
+    """
+    device = next(model.parameters()).device
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    z = torch.randn(codes, meta.n_z, generator=gen).to(device)  # (K, n_z) prior samples
+    seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=episodes)  # the same layouts for every code
+    counts, success = np.zeros((codes + 1, 4), int), np.zeros(codes + 1)
+    for k in range(codes + 1):
+        U = None
+        if k < codes:  # the same U for every step and episode, broadcast over the batch
+            U = meta.decode(z[k].expand(episodes, -1))
+        chooser = (lambda t, e, env, U=U: U) if U is not None else None
+        env = GridPinpadBatch(episodes, task_set=PAIRS)
+        r = rollout(env, model, layer, chooser, seeds=seeds, generator=torch.Generator(device=device).manual_seed(k))
+        reached = env.visited[r["success"]].argmax(1) // 2  # the pair of an episode that completed one
+        counts[k] = np.bincount(reached, minlength=4)
+        success[k] = r["success"].mean()
+    consistency = counts.max(1) / np.maximum(counts.sum(1), 1)
+    return {
+        "pairs": counts, "success": success, "consistency": consistency, "codes": z.cpu().numpy(),
+        "steering_consistency": float(consistency[:codes].mean()), "uncontrolled_consistency": float(consistency[-1]),
+        "steering_success": float(success[:codes].mean()), "uncontrolled_success": float(success[-1]),
+    }  # fmt: skip

@@ -1,0 +1,75 @@
+"""Internal RL's building blocks: the critic-free PPO loss, the latent policy and the latent-action chooser."""
+
+import numpy as np
+import pytest
+import torch
+
+from minirl.config import MetacontrollerConfig, ModelConfig
+from minirl.envs.grid_batch import GridPinpadBatch
+from minirl.latent_env import LatentActions, LatentPolicy
+from minirl.metacontroller import Metacontroller
+from minirl.models.sequence_model import SequenceModel
+from minirl.ppo import clipped_surrogate, normalised_advantage
+from minirl.rollout import rollout
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_normalised_advantage_by_hand():
+    adv = normalised_advantage(torch.tensor([1.0, 0.0, 0.0, 0.0]), delta=0.0)
+    # mean 0.25, std sqrt(0.1875) = 0.4330: (0.75, -0.25, -0.25, -0.25) / 0.4330
+    torch.testing.assert_close(adv, torch.tensor([1.7321, -0.5774, -0.5774, -0.5774]), atol=1e-4, rtol=0)
+    assert (normalised_advantage(torch.zeros(8)) == 0).all()  # no success in the batch: no signal, no NaN
+    assert torch.isfinite(normalised_advantage(torch.ones(8))).all()
+
+
+def test_clipped_surrogate_by_hand():
+    # episode 0: A = +1, ratios e^0.5 = 1.65 (clipped to 1.2) and 1; episode 1: A = -1, ratio e^-0.5 = 0.61 (clipped
+    # to 0.8, and min(-0.61, -0.8) = -0.8), third step padding.
+    logp_old = torch.zeros(2, 3)
+    logp = torch.tensor([[0.5, 0.0, 9.0], [-0.5, 0.0, 9.0]])
+    mask = torch.tensor([[True, True, False], [True, True, False]])
+    loss, stats = clipped_surrogate(logp, logp_old, torch.tensor([1.0, -1.0]), mask, clip=0.2)
+    expected = -(1.2 + 1.0 - 0.8 - 1.0) / 4
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    assert stats["clip_fraction"] == pytest.approx(0.5)
+    # gradients flow only through unclipped terms
+    logp.requires_grad_(True)
+    clipped_surrogate(logp, logp_old, torch.tensor([1.0, -1.0]), mask)[0].backward()
+    assert logp.grad[0, 0] == 0 and logp.grad[1, 0] == 0 and logp.grad[0, 1] != 0 and logp.grad[0, 2] == 0
+
+
+def test_policy_starts_at_the_prior_and_step_equals_forward():
+    torch.manual_seed(0)
+    pol = LatentPolicy(32, 8, width=16, heads=2)
+    e = torch.randn(3, 5, 32)
+    assert pol(e).abs().max() == 0 and (pol.log_std == 0).all()  # N(0, I) at initialisation
+    torch.nn.init.normal_(pol.mean.weight)
+    full, cache = pol(e), pol.init_cache(3, "cpu")
+    for t in range(5):
+        mean, cache = pol.step(e[:, t], cache)
+        torch.testing.assert_close(mean, full[:, t], atol=1e-5, rtol=1e-5)
+    z = torch.randn(3, 8)
+    ref = torch.distributions.MultivariateNormal(full[:, 0], torch.eye(8)).log_prob(z)
+    torch.testing.assert_close(pol.log_prob(full[:, 0], z), ref)
+
+
+@pytest.mark.parametrize("switch_bias, expect", [(-1e4, "once"), (1e4, "every step")])
+def test_latent_actions_decide_exactly_when_the_switch_fires(switch_bias, expect):
+    torch.manual_seed(0)
+    base = SequenceModel(ModelConfig(n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64)).eval()
+    meta = Metacontroller(32, MetacontrollerConfig(rank=4))
+    with torch.no_grad():
+        meta.switch_unit[-1].bias.fill_(switch_bias)
+    pol = LatentPolicy(32, 8, width=16, heads=2)
+    B = 16
+    chooser = LatentActions(meta, pol, B, "cpu", torch.Generator().manual_seed(0))
+    r = rollout(GridPinpadBatch(B, task="posttrain"), base, 1, chooser, seeds=np.arange(B))
+    d = chooser.decisions()
+    counts = d["mask"].sum(1).numpy()
+    if expect == "once":  # only the forced first decision at t = 0
+        assert (counts == 1).all()
+    else:  # every raw step of a running episode is a decision, none after it ends
+        assert (counts == r["length"]).all()
+    assert d["e"].shape == (B, counts.max(), 32) and d["z"].shape == (B, counts.max(), 8)
+    assert (d["z"][~d["mask"]] == 0).all()

@@ -24,6 +24,7 @@ from minirl.config import (
     PretrainConfig,
     ProbeConfig,
     ReproduceConfig,
+    RLConfig,
 )
 
 
@@ -102,6 +103,13 @@ def _cmd_metacontroller(args: argparse.Namespace) -> dict:
     return main(stage_preset(MetacontrollerConfig, getattr(args, "preset", "cpu"), **_overrides(args)))
 
 
+def _cmd_rl(args: argparse.Namespace) -> dict:
+    from minirl.config import stage_preset
+    from minirl.rl import main
+
+    return main(stage_preset(RLConfig, getattr(args, "preset", "cpu"), **_overrides(args)))
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> dict:
     from minirl.reproduce import main
 
@@ -150,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description=MetacontrollerConfig.__doc__)  # fmt: skip
     _add_config_args(p, MetacontrollerConfig, suppress=True)
     p.set_defaults(fn=_cmd_metacontroller)
+    p = sub.add_parser("rl", help="RL on the post-training task: internal (latent) or a baseline",
+                       description=RLConfig.__doc__)  # fmt: skip
+    _add_config_args(p, RLConfig, suppress=True)
+    p.set_defaults(fn=_cmd_rl)
     p = sub.add_parser("reproduce", help="the whole pipeline in one run directory",
                        description=ReproduceConfig.__doc__)  # fmt: skip
     _add_config_args(p, ReproduceConfig)

@@ -231,11 +231,7 @@ class MetacontrollerConfig(FrozenStageConfig):
     batch_size: int = arg(128, "episodes per batch")
     lr: float = arg(1e-3, "learning rate ([P] Tab. A9: 1e-3, constant)")
     weight_decay: float = arg(0.03, "AdamW weight decay")
-    kl_warmup: int = arg(
-        1500,
-        "KL annealing against posterior collapse: alpha is 0 for the first half of these "
-        "steps, then ramps linearly to its value",
-    )
+    kl_warmup: int = arg(1500, "KL annealing (against posterior collapse): alpha is 0 for half these steps, then ramps")
     tolerance: int = arg(2, "a switch within this many steps of a subgoal boundary counts as aligned")
     steering_codes: int = arg(8, "prior samples z held fixed in the steering demo")
     steering_episodes: int = arg(200, "layouts per code in the steering demo")
@@ -244,22 +240,8 @@ class MetacontrollerConfig(FrozenStageConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        for name in (
-            "n_z",
-            "enc_hidden",
-            "dec_hidden",
-            "switch_hidden",
-            "n_h",
-            "n_s",
-            "emb_layers",
-            "train_episodes",
-            "heldout_episodes",
-            "steps",
-            "batch_size",
-            "steering_codes",
-            "steering_episodes",
-            "log_every",
-        ):
+        positive = "n_z enc_hidden dec_hidden switch_hidden n_h n_s emb_layers train_episodes heldout_episodes steps "
+        for name in (positive + "batch_size steering_codes steering_episodes log_every").split():
             check_range(name, getattr(self, name), 1)
         check_range("alpha", self.alpha, 0.0)
         check_range("rank", self.rank, 0)
@@ -285,6 +267,36 @@ class MetacontrollerConfig(FrozenStageConfig):
 
 PAPER_ALPHAS = "0,0.05,0.1,0.17,0.3,0.5,1"  # [P] Tab. A9
 
+RL_METHODS = ("internal", "raw", "no-temporal", "cotrained")  # CompILE joins with its module
+
+
+@dataclass
+class RLConfig(FrozenStageConfig):
+    """RL on the sparse post-training task (`minirl rl`, [P] §7-8, Tab. A13): critic-free PPO with a
+    batch-normalised return, in the metacontroller's latent space (internal) or on raw actions (raw)."""
+
+    method: str = arg("internal", f"one of {', '.join(RL_METHODS)}")
+    metacontroller: str = arg("pretrained", "'pretrained' (the committed one) or a run directory (no-temporal: one "
+                              "trained with --no_temporal; cotrained: one trained with --cotrain)")  # fmt: skip
+    task: str = arg("posttrain", "the task RL must solve: 'posttrain' (0-1-2-3-4-5-6-7-0-1-2-3) or a task string")
+    iterations: int = arg(100, "PPO iterations; each collects `batch_size` fresh episodes")
+    batch_size: int = arg(1024, "episodes per iteration ([P] Tab. A13: 1024)")
+    epochs: int = arg(2, "gradient steps on each batch (the paper does not say)")
+    lr: float = arg(1e-4, "AdamW learning rate ([P]: 3e-5 after a scan, over 100K steps)")
+    clip: float = arg(0.2, "PPO clip epsilon (the paper does not say)")
+    policy_width: int = arg(256, "width of the 1-layer Hawk policy ([P] §D.3: 256)")
+    eval_episodes: int = arg(1024, "fresh episodes for the final success rate")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.method not in RL_METHODS:
+            raise ValueError(f"method {self.method!r}: expected one of {RL_METHODS}")
+        parse_task_set(self.task)
+        for name in ("iterations", "batch_size", "epochs", "policy_width", "eval_episodes"):
+            check_range(name, getattr(self, name), 1)
+        check_range("lr", self.lr, 1e-8, 1.0)
+        check_range("clip", self.clip, 1e-3, 1.0)
+
 
 def stage_preset(cls, name: str, **overrides):
     """Presets of the stages on a frozen base (probe, control, metacontroller): sizes scale with the budget."""
@@ -299,6 +311,8 @@ def stage_preset(cls, name: str, **overrides):
                                             steering_codes=2, steering_episodes=8, log_every=1),
                                "cpu": {}, "gpu": dict(train_episodes=100_000, steps=8000, batch_size=512),
                                "paper": dict(train_episodes=500_000, steps=64_000, batch_size=512)},
+        RLConfig: {"tiny": dict(iterations=2, batch_size=16, eval_episodes=16, policy_width=16), "cpu": {},
+                   "gpu": dict(iterations=1000), "paper": dict(iterations=100_000, lr=3e-5)},
     }  # fmt: skip
     if name not in presets[cls]:
         raise ValueError(f"unknown preset {name!r}: expected one of {sorted(presets[cls])}")

@@ -107,3 +107,15 @@ def plot_metacontroller_training(metrics_jsonl: str | Path) -> Figure:
         ax.set(xlabel="optimiser step", ylabel=label)
     fig.tight_layout()
     return fig
+
+
+def plot_rl_curves(curves: Mapping[str, Sequence[tuple[int, float]]]) -> Figure:
+    """Success on the RL task against episodes, one line per method ([P] Fig. 8, one seed each)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for i, (name, curve) in enumerate(curves.items()):
+        xy = np.asarray(curve, float).reshape(-1, 2)
+        ax.plot(xy[:, 0], xy[:, 1], "-o" if len(xy) < 3 else "-", ms=3, color=f"C{i}", label=name)
+    ax.set(xlabel="episodes", ylabel="success rate (sampled policy)", ylim=(-0.02, 1.02))
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -29,18 +29,21 @@ Chooser = Callable[[int, torch.Tensor, GridPinpadBatch], Controller | None]
 def rollout(
     env: GridPinpadBatch, model: SequenceModel, layer: int | None = None, chooser: Chooser | None = None,
     greedy: bool = False, seeds=None, generator: torch.Generator | None = None, record_residuals: bool = False,
+    record_obs: bool = False,
 ) -> dict[str, np.ndarray | torch.Tensor]:  # fmt: skip
     """Run B episodes to their end. Returns per-episode `success`, `progress`, `length`, and per-step
-    `actions` (B, T), `subgoals` (B, T), `active` (B, T) (and `residuals` (B, T, D) at `layer`)."""
+    `actions` (B, T), `subgoals` (B, T), `active` (B, T) (and `residuals` (B, T, D) at `layer`, `obs` (B, T, 13))."""
     layer = model.n_layers // 2 if layer is None else layer
     device = next(model.parameters()).device
     obs, _ = env.reset(seeds)
     state = model.init_state(env.num_envs, device)
-    actions, subgoals, active, residuals = [], [], [], []
+    actions, subgoals, active, residuals, observations = [], [], [], [], []
     for t in range(env.max_steps):
         if env.done.all():
             break
         active.append(~env.done)
+        if record_obs:
+            observations.append(obs)
         subgoals.append(env.subgoal())
         e = model.step_lower(torch.as_tensor(obs, device=device), state, layer)  # (B, D)
         U = chooser(t, e, env) if chooser is not None else None
@@ -60,4 +63,6 @@ def rollout(
     }  # fmt: skip
     if record_residuals:
         out["residuals"] = torch.stack(residuals, 1)
+    if record_obs:
+        out["obs"] = np.stack(observations, 1)
     return out

@@ -73,3 +73,58 @@ def test_latent_actions_decide_exactly_when_the_switch_fires(switch_bias, expect
         assert (counts == r["length"]).all()
     assert d["e"].shape == (B, counts.max(), 32) and d["z"].shape == (B, counts.max(), 8)
     assert (d["z"][~d["mask"]] == 0).all()
+
+
+# ------------------------------------------------------------------------------- the stage, on tiny
+@pytest.mark.parametrize("method", ["internal", "raw"])
+def test_rl_tiny_runs_and_writes_its_run_directory(method, tmp_path):
+    from minirl.config import RLConfig, stage_preset
+    from minirl.rl import main
+
+    m = main(stage_preset(RLConfig, "tiny", method=method, out=str(tmp_path)))
+    assert m["episodes"] == 2 * 16 and len(m["curve"]) == 2 and 0.0 <= m["success"] <= 1.0
+    for name in ("config.json", "metrics.json", "metrics.jsonl", "checkpoint.pt", "success.png"):
+        assert (tmp_path / name).exists(), name
+
+
+def test_raw_rl_moves_the_base_model_and_internal_rl_only_the_policy(tmp_path):
+    """A batch with successes gives nonzero advantages: raw RL must change the base weights; internal RL the
+    policy only (the committed base model stays bit-identical)."""
+    from minirl.checkpoints import load_base_model, load_checkpoint, resolve_base
+    from minirl.config import RLConfig, stage_preset
+    from minirl.rl import main
+
+    before = load_base_model(resolve_base("pretrained")).state_dict()
+    kw = dict(task="0-1", batch_size=32, iterations=2, lr=1e-2)  # one pair: a quarter of episodes succeed
+    main(stage_preset(RLConfig, "tiny", method="raw", out=str(tmp_path / "raw"), **kw))
+    after = load_checkpoint(tmp_path / "raw" / "checkpoint.pt")["state_dict"]
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    main(stage_preset(RLConfig, "tiny", method="internal", out=str(tmp_path / "int"), **kw))
+    policy = load_checkpoint(tmp_path / "int" / "checkpoint.pt")["state_dict"]
+    assert set(policy) >= {"mean.weight", "log_std"} and policy["mean.weight"].abs().sum() > 0
+    assert all(torch.equal(before[k], v) for k, v in load_base_model(resolve_base("pretrained")).state_dict().items())
+
+
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        (dict(method="compile-ish"), "method"),
+        (dict(task="0-9"), "9"),
+        (dict(clip=0.0), "clip"),
+        (dict(iterations=0), "iterations"),
+    ],
+)
+def test_rl_config_rejects_bad_values(kw, name):
+    from minirl.config import RLConfig
+
+    with pytest.raises(ValueError, match=name):
+        RLConfig(**kw)
+
+
+def test_baseline_methods_refuse_the_wrong_metacontroller(tmp_path):
+    from minirl.config import RLConfig, stage_preset
+    from minirl.rl import main
+
+    for method, flag in (("no-temporal", "no_temporal"), ("cotrained", "cotrain")):
+        with pytest.raises(ValueError, match=flag):
+            main(stage_preset(RLConfig, "tiny", method=method, out=str(tmp_path / method)))

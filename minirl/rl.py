@@ -1,0 +1,128 @@
+"""Stage 4: RL on the sparse-reward post-training task, in latent space or on raw actions ([P] §7-8, Fig. 8).
+
+    minirl rl gridworld --method internal      the policy writes codes z at the switching unit's times
+    minirl rl gridworld --method no-temporal   the same on a metacontroller trained with beta = 1
+    minirl rl gridworld --method cotrained     the same on a co-trained metacontroller (and its base)
+    minirl rl gridworld --method raw           PPO on the base model's own action distribution
+
+Every method runs the same loop with the same budget: collect `batch_size` fresh episodes with the current
+policy (`rollout.rollout`, one batched loop), give each its return R (1 on success, else 0), standardise R
+over the batch (ppo.normalised_advantage) and take `epochs` PPO-clip steps (ppo.clipped_surrogate) on
+the log-probabilities of what was sampled: codes z at decisions for the latent methods
+(latent_env.LatentPolicy, recomputed over each episode's decision sequence), raw actions for `raw` (the
+base model's full forward over the episode). Nothing else is trained: base, switching unit and decoder are
+frozen in the latent methods.
+
+If no episode of a batch succeeds, every advantage is 0 and nothing is learned from it: the method must
+find successes by its own exploration, which is the paper's point.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from minirl.checkpoints import load_metacontroller, resolve_metacontroller, save_checkpoint, start_frozen_stage
+from minirl.config import RLConfig
+from minirl.envs.grid_batch import GridPinpadBatch
+from minirl.latent_env import LatentActions, LatentPolicy
+from minirl.ppo import clipped_surrogate, normalised_advantage
+from minirl.rollout import rollout
+
+
+def load_latent_method(cfg: RLConfig, model, device):
+    """The frozen metacontroller of a latent method, checked against the method; swaps in co-trained base weights."""
+    meta, layer, ckpt = load_metacontroller(resolve_metacontroller(cfg.metacontroller), model, device)
+    trained = ckpt["config"]
+    if cfg.method == "no-temporal" and not trained["no_temporal"]:
+        raise ValueError(f"method no-temporal needs a metacontroller trained with --no_temporal; "
+                         f"{cfg.metacontroller!r} was not")  # fmt: skip
+    if cfg.method == "cotrained":
+        if not trained["cotrain"]:
+            raise ValueError(f"method cotrained needs a metacontroller trained with --cotrain; {cfg.metacontroller!r} "
+                             "was not")  # fmt: skip
+        model.load_state_dict(ckpt["base_state_dict"])
+    if cfg.method == "internal" and (trained["no_temporal"] or trained["cotrain"]):
+        raise ValueError(f"method internal needs a metacontroller trained on the frozen base with temporal "
+                         f"integration; {cfg.metacontroller!r} is a baseline's")  # fmt: skip
+    return meta.requires_grad_(False), layer
+
+
+def collect(cfg, model, layer, meta, policy, seeds, gen) -> tuple[dict, dict]:
+    """One batch of episodes with the current policy: (rollout result, what PPO needs)."""
+    env = GridPinpadBatch(len(seeds), task=cfg.task)
+    device = next(model.parameters()).device
+    if cfg.method == "raw":
+        r = rollout(env, model, layer, None, seeds=seeds, generator=gen, record_obs=True)
+        obs = torch.as_tensor(r["obs"], device=device)  # (B, T, 13)
+        return r, {"obs": obs, "actions": torch.as_tensor(r["actions"], device=device),
+                   "mask": torch.as_tensor(r["active"], device=device)}  # fmt: skip
+    chooser = LatentActions(meta, policy, len(seeds), device, generator=gen)
+    r = rollout(env, model, layer, chooser, seeds=seeds, generator=gen)
+    d = chooser.decisions()
+    return r, {k: v.to(device) for k, v in d.items()}
+
+
+def log_probs(cfg, model, policy, batch) -> torch.Tensor:
+    """log pi of what was sampled, per step (B, M): codes at decisions, or raw actions."""
+    if cfg.method == "raw":
+        logits = model(batch["obs"])["action_logits"]  # (B, T, 4)
+        return torch.log_softmax(logits.float(), -1).gather(-1, batch["actions"][..., None].long())[..., 0]
+    return policy.log_prob(policy(batch["e"]), batch["z"])
+
+
+def main(cfg: RLConfig) -> dict:
+    """Train one method on the task; returns the success curve and the final success on fresh episodes."""
+    from minirl.plots_metacontroller import plot_rl_curves
+
+    run, device, base_path, model = start_frozen_stage(cfg, "rl")
+    meta, layer, policy = None, model.n_layers // 2, None
+    if cfg.method == "raw":
+        model.requires_grad_(True)
+        params = list(model.parameters())
+    else:
+        meta, layer = load_latent_method(cfg, model, device)
+        policy = LatentPolicy(model.cfg.d_model, meta.n_z, cfg.policy_width).to(device)
+        params = list(policy.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)  # [P] Tab. A13: wd 0, constant lr
+    rng, gen = np.random.default_rng(cfg.seed), torch.Generator(device=device).manual_seed(cfg.seed)
+    curve, episodes = [], 0
+    bar = tqdm(range(cfg.iterations), desc=f"rl ({cfg.method})", unit="iter")
+    for it in bar:
+        with torch.no_grad():
+            r, batch = collect(cfg, model, layer, meta, policy, rng.integers(0, 2**63 - 1, cfg.batch_size), gen)
+            logp_old = log_probs(cfg, model, policy, batch)
+        episodes += cfg.batch_size
+        returns = torch.as_tensor(r["success"], dtype=torch.float32, device=device)
+        adv = normalised_advantage(returns)
+        stats = {}
+        for _ in range(cfg.epochs):
+            loss, stats = clipped_surrogate(log_probs(cfg, model, policy, batch), logp_old, adv, batch["mask"],
+                                            cfg.clip)  # fmt: skip
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        success, colours = float(r["success"].mean()), float(r["progress"].mean())
+        curve.append((episodes, success))
+        bar.set_postfix(success=f"{success:.3f}", colours=f"{colours:.2f}")
+        logs = {"charts/episodes": episodes, "charts/success": success, "charts/colours": colours,
+                "charts/steps_per_episode": float(batch["mask"].sum(1).float().mean())}  # fmt: skip
+        run.log(it + 1, {**logs, **{f"losses/{k}": v for k, v in stats.items()}})
+    model.eval()
+    with torch.no_grad():
+        final, _ = collect(cfg, model, layer, meta, policy, rng.integers(0, 2**63 - 1, cfg.eval_episodes), gen)
+    save_checkpoint(run.dir / "checkpoint.pt", {
+        "kind": f"rl_{cfg.method}", "config": cfg, "base": str(base_path),
+        "state_dict": (policy if policy is not None else model).state_dict(),
+    })  # fmt: skip
+    fig = plot_rl_curves({cfg.method: curve})
+    fig.savefig(run.dir / "success.png", dpi=120)
+    plt.close(fig)
+    metrics = run.finish({
+        "method": cfg.method, "task": cfg.task, "episodes": episodes, "curve": curve,
+        "success": float(final["success"].mean()), "colours": float(final["progress"].mean()),
+    })  # fmt: skip
+    print(f"{cfg.method}: success {metrics['success']:.3f} ({metrics['colours']:.2f} colours), {episodes} episodes")
+    return metrics

@@ -28,7 +28,7 @@ from minirl.config import MetacontrollerConfig
 from minirl.data import Trajectories, generate_gridworld
 from minirl.metacontroller import Metacontroller, gaussian_kl, metacontroller_loss
 from minirl.runs import write_json
-from minirl.switching import steering, switch_metrics
+from minirl.switching import code_transfer, steering, switch_metrics
 
 
 @torch.no_grad()
@@ -136,6 +136,7 @@ def train(cfg: MetacontrollerConfig, run, device, model, base_path, data=None) -
     bar.close()
     meta.eval(), model.eval()
     result = analyse(model, meta, heldout, layer, cfg.tolerance, device, seed=cfg.seed)
+    result.update(code_transfer(model, meta, heldout, layer, seed=cfg.seed))
     return meta, {"layer": layer, "train_seconds": round(time.time() - start, 1), "model": model, **result}
 
 
@@ -161,11 +162,14 @@ def main(cfg: MetacontrollerConfig) -> dict:
         "steering_pairs": steer["pairs"],
     }  # fmt: skip
     metrics = run.finish(metrics)
-    print(f"held-out: action NLL {metrics['action_nll']:.3f}, KL {metrics['kl']:.3f}, "
-          f"switch F1 {metrics['switch_f1']:.3f} (precision {metrics['switch_precision']:.3f}, recall "
-          f"{metrics['switch_recall']:.3f}), {metrics['switches_per_episode']:.2f} switches per episode for "
-          f"{metrics['subgoals_per_episode']:.2f} subgoals; steering consistency {metrics['steering_consistency']:.2f} "
-          f"(uncontrolled {metrics['uncontrolled_consistency']:.2f})")  # fmt: skip
+    m = metrics
+    print(f"held-out: action NLL {m['action_nll']:.3f}, KL {m['kl']:.3f}; switch F1 {m['switch_f1']:.3f} (precision "
+          f"{m['switch_precision']:.3f}, recall {m['switch_recall']:.3f}); {m['switches_per_episode']:.2f} switches "
+          f"per episode for {m['subgoals_per_episode']:.2f} subgoals")  # fmt: skip
+    print(f"steering: a fixed prior code reaches one pair {m['steering_consistency']:.2f} of the time (uncontrolled "
+          f"{m['uncontrolled_consistency']:.2f}); an expert episode's first code reaches its pair "
+          f"{m['transfer_own_layout']:.2f} on its own layout, {m['transfer_other_layout']:.2f} on another "
+          f"(uncontrolled {m['transfer_uncontrolled']:.2f})")  # fmt: skip
     return metrics
 
 

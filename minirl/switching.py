@@ -10,6 +10,11 @@
   episode. If z is an option "go to pair g", one code reaches the same pair across layouts: we report, per
   code, the share of its successful episodes that reach its most frequent pair (`consistency`; 1 = one
   pair always), against the same number for the uncontrolled base model.
+- **Transfer** ([P] §B.3.2: collect the code active when the expert heads for an object, re-inject it
+  elsewhere). Take the code z_0 the metacontroller writes at t = 0 of an expert episode (its first subgoal
+  g), hold it fixed, and roll out on the *same* layout and on *another* layout. `own_layout` and
+  `other_layout` are the shares of episodes that reach g; `uncontrolled` is the base model's own rate.
+  A code that means "go to pair g" works on both; a code that means "go up-left" only on its own.
 """
 
 from __future__ import annotations
@@ -88,3 +93,24 @@ def steering(model, meta, layer: int, codes: int, episodes: int, seed: int) -> d
         "steering_consistency": float(consistency[:codes].mean()), "uncontrolled_consistency": float(consistency[-1]),
         "steering_success": float(success[:codes].mean()), "uncontrolled_success": float(success[-1]),
     }  # fmt: skip
+
+
+@torch.no_grad()
+def code_transfer(model, meta, data, layer: int, seed: int = 0) -> dict:
+    """Hold each expert episode's first code z_0 fixed: does it reach the episode's first pair on the same
+    layout, and on another layout (the next episode's), compared with no control at all? `data`: Trajectories."""
+    device = next(model.parameters()).device
+    batch = data.batch(np.arange(len(data)), device)
+    z0 = meta(model.lower(batch["obs"], layer), batch["mask"], sample=False)["z"][:, 0]  # (N, n_z)
+    first = data.arrays["subgoals"][:, 0].astype(np.int64)  # (N,) the pair each code was written for
+    seeds = data.arrays["seeds"]
+    out = {}
+    for name, layout_seeds, U in (("own_layout", seeds, meta.decode(z0)),
+                                  ("other_layout", np.roll(seeds, 1), meta.decode(z0)),
+                                  ("uncontrolled", seeds, None)):  # fmt: skip
+        env = GridPinpadBatch(len(seeds), task_set=PAIRS)
+        chooser = (lambda t, e, env, U=U: U) if U is not None else None
+        r = rollout(env, model, layer, chooser, seeds=layout_seeds, generator=torch.Generator(device).manual_seed(seed))
+        reached = np.where(r["success"], env.visited.argmax(1) // 2, -1)
+        out[f"transfer_{name}"] = float((reached == first).mean())
+    return out

@@ -128,3 +128,22 @@ def test_baseline_methods_refuse_the_wrong_metacontroller(tmp_path):
     for method, flag in (("no-temporal", "no_temporal"), ("cotrained", "cotrain")):
         with pytest.raises(ValueError, match=flag):
             main(stage_preset(RLConfig, "tiny", method=method, out=str(tmp_path / method)))
+
+
+def test_internal_rl_benchmark_runs_both_rows():
+    """The benchmark's two rollouts (batched + cached, naive) run; their speed is printed there, never asserted."""
+    import importlib.util
+    from pathlib import Path
+
+    from minirl.checkpoints import load_base_model, load_metacontroller, resolve_base, resolve_metacontroller
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "internal_rl_throughput.py"
+    spec = importlib.util.spec_from_file_location("internal_rl_throughput", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = load_base_model(resolve_base("pretrained")).requires_grad_(False)
+    meta, layer, _ = load_metacontroller(resolve_metacontroller("pretrained"), model)
+    policy = LatentPolicy(model.cfg.d_model, meta.n_z, width=16, heads=2)
+    device = torch.device("cpu")
+    assert bench.batched(model, meta, policy, layer, 4, device) > 0
+    assert bench.naive(model, meta, policy, layer, 1, device) > 0

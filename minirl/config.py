@@ -209,7 +209,7 @@ class MetacontrollerConfig(FrozenStageConfig):
     """The metacontroller, trained on a frozen base model to explain expert actions (`minirl metacontroller`,
     [P] §6, Tab. A9). Dimensions n_z / enc / dec / n_h / n_s are the paper's 8 / 64 / 32 / 32 / 32."""
 
-    alpha: float = arg(0.1, "KL strength alpha, the rate-distortion trade-off ([P] Tab. A9 searches 0..1)")
+    alpha: float = arg(0.3, "KL strength alpha, the rate-distortion trade-off ([P] Tab. A9 searches 0..1)")
     cotrain: bool = arg(False, "train the base model jointly with the metacontroller (the paper's ablation)")
     cotrain_init: str = arg("pretrained", "co-training starts the base from 'pretrained' weights or 'random'")
     no_temporal: bool = arg(False, "force beta_t = 1 (no temporal integration; the 'no-temporal' baseline)")

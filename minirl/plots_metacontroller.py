@@ -101,8 +101,9 @@ def plot_metacontroller_training(metrics_jsonl: str | Path) -> Figure:
     records = [r for r in records if "losses/action_nll" in r]
     step = [r["step"] for r in records]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-    for ax, key, label in zip(axes, ("losses/action_nll", "losses/kl", "charts/switches_per_episode"),
-                              ("action NLL per step", "KL per step", "switches per episode (beta > 0.5)")):  # fmt: skip
+    keys = ("losses/action_nll", "losses/kl", "charts/switches_per_episode")
+    labels = ("action NLL per step", "KL per step", "switches per episode (sampled beta > 0.5)")
+    for ax, key, label in zip(axes, keys, labels):
         ax.plot(step, [r[key] for r in records], "-o" if len(records) < 3 else "-", ms=3)
         ax.set(xlabel="optimiser step", ylabel=label)
     fig.tight_layout()

@@ -170,4 +170,4 @@ def metacontroller_loss(model, meta: Metacontroller, batch: dict, layer: int, al
     nll = (model.action_nll(heads, batch["actions"]) * m).sum() / m.sum()
     kl = (gaussian_kl(out["mu"], out["logvar"]) * m).sum() / m.sum()
     hard = ((out["beta"] > 0.5).float() * m).sum() / m.shape[0]  # switches per episode (beta > 0.5)
-    return nll + alpha * kl, {"action_nll": nll.detach(), "kl": kl.detach(), "switches": hard.detach(), "out": out}
+    return nll + alpha * kl, {"action_nll": nll.detach(), "kl": kl.detach(), "switches": hard.detach()}

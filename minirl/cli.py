@@ -82,32 +82,23 @@ def _cmd_data(args: argparse.Namespace) -> dict:
     return main(_config(DataConfig, args))
 
 
-def _cmd_probe(args: argparse.Namespace) -> dict:
+# the stages on a frozen base model: subcommand -> (config class, module with `main(cfg)`, one-line help)
+FROZEN_STAGES = {
+    "probe": (ProbeConfig, "minirl.probes", "linear probes of the subgoal at every layer"),
+    "control": (ControllerConfig, "minirl.controllers", "ground-truth controllers at every layer, on the unseen task"),
+    "metacontroller": (MetacontrollerConfig, "minirl.discovery", "the metacontroller on the frozen base; switching"),
+    "rl": (RLConfig, "minirl.rl", "RL on the post-training task: internal (latent) or a baseline"),
+}  # fmt: skip
+
+
+def _cmd_frozen_stage(args: argparse.Namespace) -> dict:
+    """A stage on a frozen base: its preset (default cpu) with the given flags on top, then its `main`."""
+    import importlib
+
     from minirl.config import stage_preset
-    from minirl.probes import main
 
-    return main(stage_preset(ProbeConfig, getattr(args, "preset", "cpu"), **_overrides(args)))
-
-
-def _cmd_control(args: argparse.Namespace) -> dict:
-    from minirl.config import stage_preset
-    from minirl.controllers import main
-
-    return main(stage_preset(ControllerConfig, getattr(args, "preset", "cpu"), **_overrides(args)))
-
-
-def _cmd_metacontroller(args: argparse.Namespace) -> dict:
-    from minirl.config import stage_preset
-    from minirl.discovery import main
-
-    return main(stage_preset(MetacontrollerConfig, getattr(args, "preset", "cpu"), **_overrides(args)))
-
-
-def _cmd_rl(args: argparse.Namespace) -> dict:
-    from minirl.config import stage_preset
-    from minirl.rl import main
-
-    return main(stage_preset(RLConfig, getattr(args, "preset", "cpu"), **_overrides(args)))
+    cls, module, _ = FROZEN_STAGES[args.command]
+    return importlib.import_module(module).main(stage_preset(cls, getattr(args, "preset", "cpu"), **_overrides(args)))
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> dict:
@@ -147,21 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="pretrain the base model on expert data", description=PretrainConfig.__doc__)
     _add_config_args(p, PretrainConfig, suppress=True)
     p.set_defaults(fn=_cmd_pretrain)
-    p = sub.add_parser("probe", help="linear probes of the subgoal at every layer", description=ProbeConfig.__doc__)
-    _add_config_args(p, ProbeConfig, suppress=True)
-    p.set_defaults(fn=_cmd_probe)
-    p = sub.add_parser("control", help="ground-truth controllers at every layer, tested on the unseen task",
-                       description=ControllerConfig.__doc__)  # fmt: skip
-    _add_config_args(p, ControllerConfig, suppress=True)
-    p.set_defaults(fn=_cmd_control)
-    p = sub.add_parser("metacontroller", help="train the metacontroller on the frozen base; switching analysis",
-                       description=MetacontrollerConfig.__doc__)  # fmt: skip
-    _add_config_args(p, MetacontrollerConfig, suppress=True)
-    p.set_defaults(fn=_cmd_metacontroller)
-    p = sub.add_parser("rl", help="RL on the post-training task: internal (latent) or a baseline",
-                       description=RLConfig.__doc__)  # fmt: skip
-    _add_config_args(p, RLConfig, suppress=True)
-    p.set_defaults(fn=_cmd_rl)
+    for name, (cls, _, help_) in FROZEN_STAGES.items():
+        p = sub.add_parser(name, help=help_, description=cls.__doc__)
+        _add_config_args(p, cls, suppress=True)
+        p.set_defaults(fn=_cmd_frozen_stage)
     p = sub.add_parser("reproduce", help="the whole pipeline in one run directory",
                        description=ReproduceConfig.__doc__)  # fmt: skip
     _add_config_args(p, ReproduceConfig)

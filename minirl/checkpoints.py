@@ -88,12 +88,28 @@ def export_pretrained(run_dir: str | Path, name: str, command: str, git_commit: 
     return dest
 
 
-def resolve_metacontroller(spec: str) -> Path:
-    """'pretrained' -> the committed gridworld metacontroller; anything else is a metacontroller run directory."""
-    path = PRETRAINED_DIR / "gridworld_metacontroller.pt" if spec == "pretrained" else Path(spec)
+# The committed metacontroller of each latent RL method ('pretrained'); each has a .json provenance sidecar.
+COMMITTED_METACONTROLLERS = {
+    "internal": "gridworld_metacontroller.pt",  # frozen base, temporal integration (alpha 0.3)
+    "no-temporal": "gridworld_metacontroller_no_temporal.pt",  # trained with beta = 1
+    "cotrained": "gridworld_metacontroller_cotrained.pt",  # base and metacontroller trained jointly
+    "compile": "gridworld_compile.pt",  # the CompILE baseline (its own module and base weights)
+}
+
+
+def resolve_metacontroller(spec: str, method: str = "internal") -> Path:
+    """'pretrained' -> the committed gridworld checkpoint for `method` (see COMMITTED_METACONTROLLERS);
+    anything else is a run directory of `minirl metacontroller` (or `minirl compile`) or a checkpoint file."""
+    if spec == "pretrained":
+        if method not in COMMITTED_METACONTROLLERS:
+            raise ValueError(f"method {method!r} has no committed metacontroller; expected one of "
+                             f"{tuple(COMMITTED_METACONTROLLERS)}")  # fmt: skip
+        path = PRETRAINED_DIR / COMMITTED_METACONTROLLERS[method]
+    else:
+        path = Path(spec)
     if not path.exists():
-        raise FileNotFoundError(f"metacontroller {spec!r} not found ({path}): expected 'pretrained' or a run "
-                                "directory of `minirl metacontroller`")  # fmt: skip
+        raise FileNotFoundError(f"metacontroller {spec!r} for method {method!r} not found ({path}): expected "
+                                "'pretrained' or a run directory of `minirl metacontroller`")  # fmt: skip
     return path
 
 

@@ -235,13 +235,16 @@ class MetacontrollerConfig(FrozenStageConfig):
     tolerance: int = arg(2, "a switch within this many steps of a subgoal boundary counts as aligned")
     steering_codes: int = arg(8, "prior samples z held fixed in the steering demo")
     steering_episodes: int = arg(200, "layouts per code in the steering demo")
+    replay_episodes: int = arg(300, "expert episodes per task in the posterior-replay probe (switching.py)")
     sweep: str = arg("", "comma list of alphas: train frozen and co-trained at each (rate-distortion, Fig. 7)")
     log_every: int = arg(100, "steps between logged training losses")
+    load: str = arg("", "analyse an already-trained metacontroller ('pretrained': the committed one, or a run "
+                    "directory) instead of training one")  # fmt: skip
 
     def __post_init__(self):
         super().__post_init__()
         positive = "n_z enc_hidden dec_hidden switch_hidden n_h n_s emb_layers train_episodes heldout_episodes steps "
-        for name in (positive + "batch_size steering_codes steering_episodes log_every").split():
+        for name in (positive + "batch_size steering_codes steering_episodes replay_episodes log_every").split():
             check_range(name, getattr(self, name), 1)
         check_range("alpha", self.alpha, 0.0)
         check_range("rank", self.rank, 0)
@@ -308,11 +311,15 @@ def stage_preset(cls, name: str, **overrides):
                            "cpu": {}, "gpu": dict(train_episodes=100_000, steps=3200, batch_size=512),
                            "paper": dict(train_episodes=200_000, steps=3200, batch_size=512)},
         MetacontrollerConfig: {"tiny": dict(train_episodes=64, heldout_episodes=32, steps=5, batch_size=16,
-                                            steering_codes=2, steering_episodes=8, log_every=1),
+                                            steering_codes=2, steering_episodes=8, replay_episodes=8, log_every=1),
                                "cpu": {}, "gpu": dict(train_episodes=100_000, steps=8000, batch_size=512),
                                "paper": dict(train_episodes=500_000, steps=64_000, batch_size=512)},
-        RLConfig: {"tiny": dict(iterations=2, batch_size=16, eval_episodes=16, policy_width=16), "cpu": {},
-                   "gpu": dict(iterations=1000), "paper": dict(iterations=100_000, lr=3e-5)},
+        # RL: `cpu` fits five methods into `minirl reproduce`'s ~30 min on 2 cores (20 x 1,024 episodes, ~3 min
+        # each) at the learning rate that learned fastest there (3e-4, README); `gpu` is ~300K episodes per
+        # method (not yet timed on a GPU); `paper` is Tab. A13's budget.
+        RLConfig: {"tiny": dict(iterations=2, batch_size=16, eval_episodes=16, policy_width=16),
+                   "cpu": dict(iterations=20, lr=3e-4), "gpu": dict(iterations=300, lr=3e-4),
+                   "paper": dict(iterations=100_000, lr=3e-5)},
     }  # fmt: skip
     if name not in presets[cls]:
         raise ValueError(f"unknown preset {name!r}: expected one of {sorted(presets[cls])}")
@@ -328,9 +335,14 @@ class ReproduceConfig:
     seed: int = arg(0, "seed of every stage")
     out: str = arg("", "run directory (default: runs/reproduce/<env>-<preset>-s<seed>-<time>)")
     device: str = arg("auto", "'auto', 'cpu' or 'cuda'")
-    from_scratch: bool = arg(False, "pretrain a base model even where the committed one would be used (CPU)")
+    from_scratch: bool = arg(False, "train the base model and the metacontrollers even where the committed ones "
+                             "would be used (CPU)")  # fmt: skip
+    seeds: int = arg(1, "RL seeds per method (the paper: 3 per metacontroller); the figure shows their median and IQR")
+    task: str = arg("posttrain", "the task RL must solve: 'posttrain' (0-1-2-3-4-5-6-7-0-1-2-3) or a task string")
 
     def __post_init__(self):
         check_env(self.env)
         if self.preset not in ("auto", "tiny", "cpu", "gpu", "paper"):
             raise ValueError(f"preset {self.preset!r}: expected auto, tiny, cpu, gpu or paper")
+        check_range("seeds", self.seeds, 1, 100)
+        parse_task_set(self.task)

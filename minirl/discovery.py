@@ -28,7 +28,7 @@ from minirl.config import MetacontrollerConfig
 from minirl.data import Trajectories, generate_gridworld
 from minirl.metacontroller import Metacontroller, gaussian_kl, metacontroller_loss
 from minirl.runs import write_json
-from minirl.switching import code_transfer, steering, switch_metrics
+from minirl.switching import code_transfer, posterior_replay, steering, switch_metrics
 
 
 @torch.no_grad()
@@ -57,6 +57,16 @@ def analyse(model, meta: Metacontroller, data: Trajectories, layer: int, tol: in
     lengths = data.arrays["lengths"].astype(np.int64)
     return {"action_nll": nll_sum / steps, "kl": kl_sum / steps, **switch_metrics(beta, subgoals, lengths, tol),
             "beta": beta, "subgoals": subgoals, "lengths": lengths}  # fmt: skip
+
+
+def replay(cfg: MetacontrollerConfig, model, meta: Metacontroller, layer: int) -> dict:
+    """Posterior replay (switching.posterior_replay) on a pretraining task and on the post-training task."""
+    out = {}
+    for name, task in (("pretrain", "0-1-4-5-2-3"), ("posttrain", "posttrain")):
+        data = Trajectories(generate_gridworld(task, cfg.replay_episodes, 0.0, 85_000 + cfg.seed, progress=False))
+        for k, v in posterior_replay(model, meta, data, layer, seed=cfg.seed).items():
+            out[f"{k}_{name}"] = v
+    return out
 
 
 def kl_scale(step: int, warmup: int) -> float:
@@ -137,27 +147,51 @@ def train(cfg: MetacontrollerConfig, run, device, model, base_path, data=None) -
     meta.eval(), model.eval()
     result = analyse(model, meta, heldout, layer, cfg.tolerance, device, seed=cfg.seed)
     result.update(code_transfer(model, meta, heldout, layer, seed=cfg.seed))
+    result.update(replay(cfg, model, meta, layer))
     return meta, {"layer": layer, "train_seconds": round(time.time() - start, 1), "model": model, **result}
 
 
+def evaluate(cfg: MetacontrollerConfig, device, model) -> tuple[Metacontroller, dict]:
+    """Load a trained metacontroller (`cfg.load`) instead of training one; the same held-out analysis."""
+    from minirl.checkpoints import load_metacontroller, resolve_metacontroller
+
+    meta, layer, ckpt = load_metacontroller(resolve_metacontroller(cfg.load), model, device)
+    trained = ckpt["config"]
+    if trained["cotrain"]:
+        model.load_state_dict(ckpt["base_state_dict"])
+    # the same held-out layouts as a training run of this seed uses
+    heldout = Trajectories(generate_gridworld("pretrain", cfg.heldout_episodes, 0.0, 80_000 + cfg.seed, progress=False))
+    result = analyse(model, meta, heldout, layer, cfg.tolerance, device, seed=cfg.seed)
+    result.update(code_transfer(model, meta, heldout, layer, seed=cfg.seed))
+    result.update(replay(cfg, model, meta, layer))
+    flags = {k: trained[k] for k in ("alpha", "cotrain", "no_temporal")}
+    return meta, {"loaded": str(resolve_metacontroller(cfg.load)), **flags, "layer": layer, "model": model, **result}
+
+
 def main(cfg: MetacontrollerConfig) -> dict:
-    """Train one metacontroller (or, with `sweep`, one per alpha, frozen and co-trained) and analyse it."""
+    """Train one metacontroller (or, with `sweep`, one per alpha, frozen and co-trained; or, with `load`, load
+    one) and analyse it."""
     from minirl import plots_metacontroller as plots
 
     run, device, base_path, model = start_frozen_stage(cfg, "metacontroller")
     if cfg.sweep_alphas:
         return sweep(cfg, run, device, model, base_path)
-    meta, result = train(cfg, run, device, model, base_path)
+    meta, result = evaluate(cfg, device, model) if cfg.load else train(cfg, run, device, model, base_path)
     model = result.pop("model")  # the co-trained base, when co-training
     beta, subgoals, lengths = result.pop("beta"), result.pop("subgoals"), result.pop("lengths")
     steer = steering(model, meta, result["layer"], cfg.steering_codes, cfg.steering_episodes, seed=90_000 + cfg.seed)
-    for name, fig in [("switching.png", plots.plot_switching(beta, subgoals, lengths)),
-                      ("steering.png", plots.plot_steering(steer)),
-                      ("training.png", plots.plot_metacontroller_training(run.dir / "metrics.jsonl"))]:  # fmt: skip
+    figures = {"switching.png": lambda: plots.plot_switching(beta, subgoals, lengths),
+               "steering.png": lambda: plots.plot_steering(steer),
+               "training.png": lambda: plots.plot_metacontroller_training(run.dir / "metrics.jsonl")}  # fmt: skip
+    for name, make in figures.items():
+        if name == "training.png" and cfg.load:
+            continue  # nothing was trained in this run
+        fig = make()
         fig.savefig(run.dir / name, dpi=120)
         plt.close(fig)
     metrics = {
-        "base": str(base_path), "alpha": cfg.alpha, "cotrain": cfg.cotrain, "no_temporal": cfg.no_temporal, **result,
+        "base": str(base_path), "alpha": cfg.alpha, "cotrain": cfg.cotrain, "no_temporal": cfg.no_temporal,
+        **result,  # a loaded metacontroller's own alpha, cotrain, no_temporal replace the flags
         **{k: v for k, v in steer.items() if k.startswith(("steering_", "uncontrolled_"))},
         "steering_pairs": steer["pairs"],
     }  # fmt: skip
@@ -170,6 +204,8 @@ def main(cfg: MetacontrollerConfig) -> dict:
           f"{m['uncontrolled_consistency']:.2f}); an expert episode's first code reaches its pair "
           f"{m['transfer_own_layout']:.2f} on its own layout, {m['transfer_other_layout']:.2f} on another "
           f"(uncontrolled {m['transfer_uncontrolled']:.2f})")  # fmt: skip
+    print(f"posterior replay (an expert episode's codes, closed loop): success {m['replay_own_layout_pretrain']:.3f} "
+          f"on a pretraining task, {m['replay_own_layout_posttrain']:.3f} on the post-training task")  # fmt: skip
     return metrics
 
 

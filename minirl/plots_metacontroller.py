@@ -4,6 +4,7 @@ plot_switching                 beta_t over time under the ground-truth subgoal l
 plot_rate_distortion           KL (rate) against action NLL (distortion) over an alpha sweep ([P] Fig. 7)
 plot_steering                  which colour pair each fixed prior code reaches ([P] §6.4)
 plot_metacontroller_training   training losses and switches per episode against steps
+plot_rl_curves                 RL success against episodes per method, median and IQR over seeds ([P] Fig. 8)
 """
 
 from __future__ import annotations
@@ -110,12 +111,20 @@ def plot_metacontroller_training(metrics_jsonl: str | Path) -> Figure:
     return fig
 
 
-def plot_rl_curves(curves: Mapping[str, Sequence[tuple[int, float]]]) -> Figure:
-    """Success on the RL task against episodes, one line per method ([P] Fig. 8, one seed each)."""
+def plot_rl_curves(curves: Mapping[str, Sequence]) -> Figure:
+    """Success on the RL task against episodes, one line per method ([P] Fig. 8). Each value is one curve
+    [(episodes, success), ...] or a list of them, one per seed: then the line is the median over seeds and the
+    band the 25-75% quantiles, as in the paper."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for i, (name, curve) in enumerate(curves.items()):
-        xy = np.asarray(curve, float).reshape(-1, 2)
-        ax.plot(xy[:, 0], xy[:, 1], "-o" if len(xy) < 3 else "-", ms=3, color=f"C{i}", label=name)
+        runs = np.asarray(curve, float)
+        runs = runs.reshape(1, -1, 2) if runs.ndim == 2 else runs  # (seeds, points, 2)
+        x, y = runs[0, :, 0], runs[:, :, 1]
+        style = "-o" if len(x) < 3 else "-"
+        label = name if len(runs) == 1 else f"{name} (median, IQR over {len(runs)} seeds)"
+        ax.plot(x, np.median(y, 0), style, ms=3, color=f"C{i}", label=label)
+        if len(runs) > 1:
+            ax.fill_between(x, np.quantile(y, 0.25, 0), np.quantile(y, 0.75, 0), color=f"C{i}", alpha=0.2, lw=0)
     ax.set(xlabel="episodes", ylabel="success rate (sampled policy)", ylim=(-0.02, 1.02))
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()

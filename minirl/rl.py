@@ -34,7 +34,7 @@ from minirl.rollout import rollout
 
 def load_latent_method(cfg: RLConfig, model, device):
     """The frozen metacontroller of a latent method, checked against the method; swaps in co-trained base weights."""
-    meta, layer, ckpt = load_metacontroller(resolve_metacontroller(cfg.metacontroller), model, device)
+    meta, layer, ckpt = load_metacontroller(resolve_metacontroller(cfg.metacontroller, cfg.method), model, device)
     trained = ckpt["config"]
     if cfg.method == "no-temporal" and not trained["no_temporal"]:
         raise ValueError(f"method no-temporal needs a metacontroller trained with --no_temporal; "

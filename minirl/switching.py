@@ -15,6 +15,9 @@
   g), hold it fixed, and roll out on the *same* layout and on *another* layout. `own_layout` and
   `other_layout` are the shares of episodes that reach g; `uncontrolled` is the base model's own rate.
   A code that means "go to pair g" works on both; a code that means "go up-left" only on its own.
+- **Posterior replay** (ours, a probe for internal RL). Replay the codes the encoder wrote for an expert
+  episode of a task, in closed loop through the latent-action environment: can the latent space express
+  that task at all, on its own layout and on another?
 """
 
 from __future__ import annotations
@@ -114,3 +117,55 @@ def code_transfer(model, meta, data, layer: int, seed: int = 0) -> dict:
         reached = np.where(r["success"], env.visited.argmax(1) // 2, -1)
         out[f"transfer_{name}"] = float((reached == first).mean())
     return out
+
+
+class _ReplayPolicy:
+    """Stands in for `latent_env.LatentPolicy`: at its k-th decision in episode i it writes codes[i, k] (the
+    last one again once they run out). `LatentActions` indexes the cache by episode, so it carries the index."""
+
+    def __init__(self, codes: torch.Tensor):
+        self.codes, self.log_std = codes, torch.zeros(codes.shape[-1], device=codes.device)  # codes (N, K, n_z)
+
+    def init_cache(self, batch: int, device) -> dict:
+        return {"ep": torch.arange(batch, device=device), "k": torch.zeros(batch, dtype=torch.long, device=device)}
+
+    def step(self, e: torch.Tensor, cache: dict) -> tuple[torch.Tensor, dict]:
+        z = self.codes[cache["ep"], cache["k"].clamp(max=self.codes.shape[1] - 1)]
+        return z, {"ep": cache["ep"], "k": cache["k"] + 1}
+
+
+@torch.no_grad()
+def posterior_replay(model, meta, data, layer: int, seed: int = 0) -> dict:
+    """Does the latent action space hold a solution? An upper-bound probe for internal RL.
+
+    For each expert episode of `data` (Trajectories of any task, e.g. the post-training task), the
+    metacontroller's encoder, reading the whole expert episode, writes its codes: z_0 and z_t at every hard
+    switch. Replay them in closed loop through the latent-action environment (`LatentActions`, greedy):
+    the frozen switching unit decides when, the k-th decision writes the k-th code. `own_layout` is the
+    success rate on the episode's own layout (what a perfect latent policy could at least reach there);
+    `other_layout` replays them on the next episode's layout; `codes_per_episode` is their mean number.
+    """
+    from minirl.latent_env import LatentActions
+
+    tasks = np.unique(data.arrays["tasks"], axis=0)
+    if len(tasks) != 1:
+        raise ValueError(f"posterior_replay needs episodes of one task, got {len(tasks)} different tasks")
+    task = "-".join(str(c) for c in tasks[0] if c >= 0)
+    device = next(model.parameters()).device
+    batch = data.batch(np.arange(len(data)), device)
+    out = meta(model.lower(batch["obs"], layer), batch["mask"], sample=False)
+    switch = (out["beta"] > 0.5) & batch["mask"]
+    switch[:, 0] = True  # the first code is always written
+    counts = switch.sum(1)  # (N,)
+    codes = out["z"].new_zeros(len(data), int(counts.max()), meta.n_z)
+    for i in range(len(data)):
+        codes[i, : counts[i]] = out["z"][i][switch[i]]
+        codes[i, counts[i] :] = out["z"][i][switch[i]][-1]
+    result = {"codes_per_episode": float(counts.float().mean())}
+    seeds = data.arrays["seeds"]
+    for name, layout_seeds in (("own_layout", seeds), ("other_layout", np.roll(seeds, 1))):
+        env = GridPinpadBatch(len(data), task=task)
+        chooser = LatentActions(meta, _ReplayPolicy(codes), len(data), device, greedy=True)
+        r = rollout(env, model, layer, chooser, seeds=layout_seeds, generator=torch.Generator(device).manual_seed(seed))
+        result[f"replay_{name}"] = float(r["success"].mean())
+    return result

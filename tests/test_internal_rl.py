@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from minirl.config import MetacontrollerConfig, ModelConfig
+from minirl.checkpoints import resolve_metacontroller
+from minirl.config import RL_METHODS, MetacontrollerConfig, ModelConfig
 from minirl.envs.grid_batch import GridPinpadBatch
 from minirl.latent_env import LatentActions, LatentPolicy
 from minirl.metacontroller import Metacontroller
@@ -125,9 +126,28 @@ def test_baseline_methods_refuse_the_wrong_metacontroller(tmp_path):
     from minirl.config import RLConfig, stage_preset
     from minirl.rl import main
 
+    internal = str(resolve_metacontroller("pretrained", "internal"))  # trained on the frozen base, with beta
     for method, flag in (("no-temporal", "no_temporal"), ("cotrained", "cotrain")):
         with pytest.raises(ValueError, match=flag):
-            main(stage_preset(RLConfig, "tiny", method=method, out=str(tmp_path / method)))
+            main(stage_preset(RLConfig, "tiny", method=method, metacontroller=internal, out=str(tmp_path / method)))
+
+
+@pytest.mark.parametrize("method", [m for m in RL_METHODS if m != "raw"])
+def test_committed_metacontroller_of_every_latent_method_loads(method):
+    """`--metacontroller pretrained` finds a committed checkpoint for each latent method, trained on the committed
+    base, with the flags that method requires, and a provenance sidecar."""
+    from minirl.checkpoints import load_base_model, load_checkpoint, resolve_base
+    from minirl.runs import read_json
+
+    path = resolve_metacontroller("pretrained", method)
+    assert read_json(path.with_suffix(".json"))["command"].startswith("minirl ")
+    ckpt = load_checkpoint(path)
+    if ckpt["kind"] == "metacontroller":
+        from minirl.checkpoints import load_metacontroller
+
+        load_metacontroller(path, load_base_model(resolve_base("pretrained")))  # refuses another base
+        assert ckpt["config"]["no_temporal"] == (method == "no-temporal")
+        assert ckpt["config"]["cotrain"] == (method == "cotrained")
 
 
 def test_internal_rl_benchmark_runs_both_rows():

@@ -255,3 +255,37 @@ def test_wrong_checkpoint_kind_is_refused(tmp_path):
     with pytest.raises(ValueError, match="metacontroller"):
         load_checkpoint(resolve_base("pretrained"), kind="metacontroller")
     assert dataclasses.is_dataclass(MetacontrollerConfig)
+
+
+def test_load_analyses_the_committed_metacontroller_without_training(tmp_path):
+    m = main(stage_preset(MetacontrollerConfig, "tiny", load="pretrained", out=str(tmp_path)))
+    assert m["loaded"].endswith("gridworld_metacontroller.pt") and m["alpha"] == 0.3  # the committed one's alpha
+    assert not (tmp_path / "checkpoint.pt").exists() and (tmp_path / "switching.png").exists()
+    for key in ("switch_f1", "replay_own_layout_posttrain", "replay_own_layout_pretrain", "codes_per_episode_pretrain"):
+        assert np.isfinite(m[key]), key
+
+
+def test_replay_policy_writes_codes_in_order_per_episode():
+    from minirl.switching import _ReplayPolicy
+
+    codes = torch.arange(2 * 3 * 1, dtype=torch.float32).reshape(2, 3, 1)  # episode i, decision k -> 3 i + k
+    policy = _ReplayPolicy(codes)
+    cache = policy.init_cache(2, "cpu")
+    sub = {k: v[[1]] for k, v in cache.items()}  # only episode 1 decides, as LatentActions indexes the cache
+    written = []
+    for _ in range(4):
+        z, sub = policy.step(torch.zeros(1, 5), sub)
+        written.append(float(z[0, 0]))
+    assert written == [3.0, 4.0, 5.0, 5.0]  # its own codes, in order, then the last one held
+
+
+def test_posterior_replay_counts_the_switches_and_refuses_mixed_tasks():
+    from minirl.switching import posterior_replay
+
+    base, meta = make()
+    data = Trajectories(generate_gridworld("0-1-2-3", 6, seed=4, progress=False))
+    out = posterior_replay(base, meta.eval(), data, layer=1)
+    assert 1.0 <= out["codes_per_episode"] <= data.arrays["lengths"].max()
+    assert 0.0 <= out["replay_own_layout"] <= 1.0 and 0.0 <= out["replay_other_layout"] <= 1.0
+    with pytest.raises(ValueError, match="one task"):
+        posterior_replay(base, meta, Trajectories(generate_gridworld("pretrain", 16, seed=4, progress=False)), 1)

@@ -18,6 +18,7 @@ import sys
 import time
 
 from minirl.config import (
+    CompILEConfig,
     ControllerConfig,
     DataConfig,
     MetacontrollerConfig,
@@ -87,6 +88,7 @@ FROZEN_STAGES = {
     "probe": (ProbeConfig, "minirl.probes", "linear probes of the subgoal at every layer"),
     "control": (ControllerConfig, "minirl.controllers", "ground-truth controllers at every layer, on the unseen task"),
     "metacontroller": (MetacontrollerConfig, "minirl.discovery", "the metacontroller on the frozen base; switching"),
+    "compile": (CompILEConfig, "minirl.compile", "the CompILE baseline: segments and codes, base trained with it"),
     "rl": (RLConfig, "minirl.rl", "RL on the post-training task: internal (latent) or a baseline"),
 }  # fmt: skip
 

@@ -270,7 +270,44 @@ class MetacontrollerConfig(FrozenStageConfig):
 
 PAPER_ALPHAS = "0,0.05,0.1,0.17,0.3,0.5,1"  # [P] Tab. A9
 
-RL_METHODS = ("internal", "raw", "no-temporal", "cotrained")  # CompILE joins with its module
+
+@dataclass
+class CompILEConfig(FrozenStageConfig):
+    """The CompILE baseline (`minirl compile`, [P] §C.4.3, Tab. A11/A12; Kipf et al. 2019): segments and codes
+    from the whole episode, driving the metacontroller's controller; the base model trains with it."""
+
+    alpha_z: float = arg(0.1, "KL strength on the segment codes ([P] Tab. A11 searches 0.003..1)")
+    alpha_b: float = arg(0.1, "KL strength on the boundaries against the Poisson length prior (0.003..1)")
+    temperature: float = arg(0.5, "Gumbel-softmax temperature of the boundaries ([P]: 0.5 or 1)")
+    max_segments: int = arg(4, "segments per episode at most, M ([P]: 4)")
+    prior_rate: float = arg(10.0, "Poisson rate of the segment-length prior ([P]: 'prior switching rate' 10)")
+    n_z: int = arg(8, "latent code size")
+    hidden: int = arg(32, "hidden width of the boundary, code and hypernetwork MLPs ([P]: 32)")
+    rank: int = arg(16, "rank of the controller U")
+    train_episodes: int = arg(20_000, "clean expert episodes to train on")
+    heldout_episodes: int = arg(1000, "fresh expert episodes to score on")
+    steps: int = arg(3000, "AdamW steps ([P]: 32,000)")
+    batch_size: int = arg(128, "episodes per step ([P]: 512)")
+    lr: float = arg(1e-3, "learning rate ([P]: 1e-3)")
+    weight_decay: float = arg(0.03, "AdamW weight decay ([P]: 0.03)")
+    kl_warmup: int = arg(1500, "steps of the code-KL annealing (as the metacontroller's; 0: none)")
+    tolerance: int = arg(2, "+- steps within which a segment start matches a subgoal boundary")
+    log_every: int = arg(100, "steps between logged training losses")
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("max_segments", "n_z", "hidden", "rank", "train_episodes", "heldout_episodes", "steps",
+                     "batch_size", "log_every"):  # fmt: skip
+            check_range(name, getattr(self, name), 1)
+        check_range("max_segments", self.max_segments, 2)
+        for name in ("alpha_z", "alpha_b", "weight_decay", "kl_warmup", "tolerance"):
+            check_range(name, getattr(self, name), 0)
+        check_range("temperature", self.temperature, 1e-3)
+        check_range("prior_rate", self.prior_rate, 1e-3)
+        check_range("lr", self.lr, 1e-8, 1.0)
+
+
+RL_METHODS = ("internal", "raw", "no-temporal", "cotrained", "compile")
 
 
 @dataclass
@@ -279,8 +316,9 @@ class RLConfig(FrozenStageConfig):
     batch-normalised return, in the metacontroller's latent space (internal) or on raw actions (raw)."""
 
     method: str = arg("internal", f"one of {', '.join(RL_METHODS)}")
-    metacontroller: str = arg("pretrained", "'pretrained' (the committed one) or a run directory (no-temporal: one "
-                              "trained with --no_temporal; cotrained: one trained with --cotrain)")  # fmt: skip
+    metacontroller: str = arg("pretrained", "'pretrained' (the committed one for the method) or a run directory "
+                              "(no-temporal: one trained with --no_temporal; cotrained: with --cotrain; compile: "
+                              "of `minirl compile`)")  # fmt: skip
     task: str = arg("posttrain", "the task RL must solve: 'posttrain' (0-1-2-3-4-5-6-7-0-1-2-3) or a task string")
     iterations: int = arg(100, "PPO iterations; each collects `batch_size` fresh episodes")
     batch_size: int = arg(1024, "episodes per iteration ([P] Tab. A13: 1024)")
@@ -317,6 +355,9 @@ def stage_preset(cls, name: str, **overrides):
         # RL: `cpu` fits five methods into `minirl reproduce`'s ~30 min on 2 cores (20 x 1,024 episodes, ~3 min
         # each) at the learning rate that learned fastest there (3e-4, README); `gpu` is ~300K episodes per
         # method (not yet timed on a GPU); `paper` is Tab. A13's budget.
+        CompILEConfig: {"tiny": dict(train_episodes=64, heldout_episodes=32, steps=5, batch_size=16, log_every=1),
+                        "cpu": {}, "gpu": dict(train_episodes=100_000, steps=8000, batch_size=512),
+                        "paper": dict(train_episodes=500_000, steps=32_000, batch_size=512)},
         RLConfig: {"tiny": dict(iterations=2, batch_size=16, eval_episodes=16, policy_width=16),
                    "cpu": dict(iterations=20, lr=3e-4), "gpu": dict(iterations=300, lr=3e-4),
                    "paper": dict(iterations=100_000, lr=3e-5)},

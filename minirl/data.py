@@ -153,6 +153,11 @@ class Trajectories:
             for i in range(0, n, batch_size):
                 yield self.batch(order[i : i + batch_size], device)
 
+    def endless(self, batch_size: int, rng: np.random.Generator, device="cpu"):
+        """Bucketed batches forever, one shuffled epoch after another (for step-counted training loops)."""
+        while True:
+            yield from self.batches(batch_size, rng, device=device)
+
 
 def load_dataset(path: str | Path) -> Trajectories:
     path = Path(path)

@@ -122,12 +122,9 @@ def train(cfg: MetacontrollerConfig, run, device, model, base_path, data=None) -
 
     name = "co-trained" if cfg.cotrain else "frozen base"
     bar = tqdm(total=cfg.steps, initial=step, desc=f"metacontroller ({name}, alpha {cfg.alpha})", unit="step")
-    batches, start = iter(()), time.time()
+    batches, start = train_data.endless(cfg.batch_size, rng, device=device), time.time()
     while step < cfg.steps:
-        batch = next(batches, None)
-        if batch is None:
-            batches = train_data.batches(cfg.batch_size, rng, device=device)
-            batch = next(batches)
+        batch = next(batches)
         alpha = cfg.alpha * kl_scale(step, cfg.kl_warmup)
         loss, stats = metacontroller_loss(model, meta, batch, layer, alpha, train_base=cfg.cotrain)
         opt.zero_grad(set_to_none=True)

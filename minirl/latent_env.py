@@ -74,6 +74,7 @@ class LatentActions:
         self.cache = policy.init_cache(batch, device)
         self.count = torch.zeros(batch, dtype=torch.long, device=device)  # decisions so far per episode
         self.e, self.z, self.where = [], [], []  # per decision: e (n, D), z (n, n_z), (episode, index) (n, 2)
+        self.times = []  # per decision: the raw step t (n,)
 
     @torch.no_grad()
     def __call__(self, t: int, e: torch.Tensor, env) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
@@ -95,12 +96,14 @@ class LatentActions:
             z[idx] = z_new
             self.e.append(e[idx].cpu()), self.z.append(z_new.cpu())
             self.where.append(torch.stack([idx.cpu(), self.count[idx].cpu()], 1))
+            self.times.append(torch.full((len(idx),), t, dtype=torch.long))
             self.count[idx] += 1
         self.state = {"h": self.meta.gru(x, h), "z": z}
         return self.meta.decode(z)
 
     def decisions(self) -> dict[str, torch.Tensor]:
-        """Padded per-episode decision sequences: e (B, M, D), z (B, M, n_z), mask (B, M), M = most decisions."""
+        """Padded per-episode decision sequences: e (B, M, D), z (B, M, n_z), mask (B, M), the raw step of each
+        decision t (B, M) (-1 where padded); M = most decisions."""
         B, M = len(self.count), int(self.count.max())
         where = torch.cat(self.where)  # (N, 2)
         e, z = torch.cat(self.e), torch.cat(self.z)
@@ -108,4 +111,6 @@ class LatentActions:
         mask = torch.zeros(B, M, dtype=torch.bool)
         E[where[:, 0], where[:, 1]], Z[where[:, 0], where[:, 1]] = e, z
         mask[where[:, 0], where[:, 1]] = True
-        return {"e": E, "z": Z, "mask": mask}
+        times = torch.full((B, M), -1, dtype=torch.long)
+        times[where[:, 0], where[:, 1]] = torch.cat(self.times)
+        return {"e": E, "z": Z, "mask": mask, "t": times}

@@ -39,6 +39,33 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.square() + logvar.exp() - logvar - 1).sum(-1)
 
 
+def hypernetwork(d_model: int, n_z: int, hidden: int, rank: int) -> nn.Sequential:
+    """f_hyp: z (n_z) -> the entries of U, MLP(hidden): 2 D r for low-rank factors (A, B), or D^2 (rank 0).
+
+    U = 0 at initialisation, so training starts from the uncontrolled base model (as LoRA does): the output
+    layer's A half (low-rank) or all of it (full) is zero; B keeps a random fan-in initialisation."""
+    net = mlp(n_z, hidden, 2 * d_model * rank if rank else d_model * d_model)
+    last = net[-1]
+    with torch.no_grad():
+        if rank:
+            last.weight[: d_model * rank].zero_()
+            last.bias[: d_model * rank].zero_()
+            last.bias[d_model * rank :].normal_(0, d_model**-0.5)
+        else:
+            last.weight.zero_()
+            last.bias.zero_()
+    return net
+
+
+def decode_controller(hyper: nn.Module, z: torch.Tensor, d_model: int, rank: int) -> Controller:
+    """U_t = f_hyp(z_t): z (..., n_z) -> low-rank factors (A, B), each (..., D, r), or a full U (..., D, D)."""
+    out = hyper(z)
+    if rank:
+        A, B = out.split(d_model * rank, -1)
+        return A.unflatten(-1, (d_model, rank)), B.unflatten(-1, (d_model, rank))
+    return out.unflatten(-1, (d_model, d_model))
+
+
 class SequenceEmbedder(nn.Module):
     """s = f_emb(x_{1:T}): Hawk blocks over the whole sequence, mean-pooled over its real steps (B, n_s).
 
@@ -77,19 +104,7 @@ class Metacontroller(nn.Module):
         self.gru = nn.GRUCell(d_model, cfg.n_h)
         self.encoder = mlp(d_model + cfg.n_h + cfg.n_s, cfg.enc_hidden, 2 * cfg.n_z)  # -> (mu, log Sigma)
         self.switch_unit = mlp(d_model + cfg.n_h + cfg.n_z, cfg.switch_hidden, 1)  # -> logit of beta
-        out = 2 * d_model * cfg.rank if cfg.rank else d_model * d_model
-        self.hyper = mlp(cfg.n_z, cfg.dec_hidden, out)
-        # U = 0 at initialisation, so training starts from the uncontrolled base model (as LoRA does): zero the
-        # output layer's A half (low-rank) or all of it (full); B keeps a random fan-in initialisation.
-        last = self.hyper[-1]
-        with torch.no_grad():
-            if cfg.rank:
-                last.weight[: d_model * cfg.rank].zero_()
-                last.bias[: d_model * cfg.rank].zero_()
-                last.bias[d_model * cfg.rank :].normal_(0, d_model**-0.5)
-            else:
-                last.weight.zero_()
-                last.bias.zero_()
+        self.hyper = hypernetwork(d_model, cfg.n_z, cfg.dec_hidden, cfg.rank)
 
     # ------------------------------------------------------------------ the pieces, one step each
     def encode(self, x_t: torch.Tensor, h_prev: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,12 +132,7 @@ class Metacontroller(nn.Module):
 
     def decode(self, z: torch.Tensor) -> Controller:
         """U = f_hyp(z): z (..., n_z) -> low-rank factors (A, B), each (..., D, r), or a full U (..., D, D)."""
-        out = self.hyper(z)
-        D = self.d_model
-        if self.rank:
-            A, B = out.split(D * self.rank, -1)
-            return A.unflatten(-1, (D, self.rank)), B.unflatten(-1, (D, self.rank))
-        return out.unflatten(-1, (D, D))
+        return decode_controller(self.hyper, z, self.d_model, self.rank)
 
     def init_state(self, batch: int, device) -> dict:
         """Causal state carried across steps: GRU history h and the current code z (both zero at t = 0)."""

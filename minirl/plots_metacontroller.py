@@ -5,6 +5,7 @@ plot_rate_distortion           KL (rate) against action NLL (distortion) over an
 plot_steering                  which colour pair each fixed prior code reaches ([P] §6.4)
 plot_metacontroller_training   training losses and switches per episode against steps
 plot_rl_curves                 RL success against episodes per method, median and IQR over seeds ([P] Fig. 8)
+plot_latent_episodes           episodes of a latent policy: the agent's path, with the steps where it chose a code
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from minirl.envs.grid_core import PALETTE
+from minirl.envs.grid_core import PALETTE, G, render_rgb
 from minirl.plots import SUBGOAL_NAMES
 
 PAIR_COLOURS = [PALETTE[2 * g] / 255 for g in range(4)]  # each subgoal drawn in the colour of its first pad
@@ -127,5 +128,29 @@ def plot_rl_curves(curves: Mapping[str, Sequence]) -> Figure:
             ax.fill_between(x, np.quantile(y, 0.25, 0), np.quantile(y, 0.75, 0), color=f"C{i}", alpha=0.2, lw=0)
     ax.set(xlabel="episodes", ylabel="success rate (sampled policy)", ylim=(-0.02, 1.02))
     ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_episodes(obs: np.ndarray, lengths: np.ndarray, decisions: np.ndarray, success: np.ndarray,
+                         final: np.ndarray, episodes: int = 4) -> Figure:  # fmt: skip
+    """Each panel: one episode's layout, the agent's path (grey line, start as a square) and a red ring with its
+    index at every raw step where the policy wrote a new code. obs (B, T, 13) object cells (12 layout + agent),
+    lengths (B,), decisions (B, M) raw steps of the decisions (-1 padded), success (B,), final (B,) the agent's
+    cell after its last step (`env.agent` after the rollout)."""
+    n = min(episodes, len(lengths))
+    fig, axes = plt.subplots(1, n, figsize=(2.8 * n, 3.1), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        T = int(lengths[i])
+        path = np.append(obs[i, :T, 12], final[i]).astype(int)  # the agent's cell before each step, and at the end
+        ax.imshow(render_rgb(obs[i, 0, :12], path[-1]))
+        xy = np.stack([path % G, path // G], 1) * 32 + 15.5  # cell -> pixel centre
+        ax.plot(xy[:, 0], xy[:, 1], "-", color="grey", lw=2, alpha=0.8)
+        ax.plot(*xy[0], "s", color="grey", ms=8)
+        for k, t in enumerate(d for d in decisions[i] if 0 <= d < T):
+            ax.plot(*xy[t], "o", mfc="none", mec="C3", mew=2, ms=14)
+            ax.annotate(str(k + 1), xy[t] + 9, color="C3", fontsize=9, weight="bold")
+        ax.set_title(f"{'success' if success[i] else 'failure'}, {T} steps", fontsize=9)
+        ax.axis("off")
     fig.tight_layout()
     return fig

@@ -50,12 +50,10 @@ def baseline_metacontroller(method: str, preset: str, base: str, out: Path, comm
         cfg = stage_preset(MetacontrollerConfig, preset, base=base, cotrain=True, cotrain_init="random",
                            out=str(out), **common)  # fmt: skip
     else:  # compile: [P] §C.4.3, its own module in place of the metacontroller
-        import importlib
-
+        from minirl import compile as compile_stage
         from minirl.config import CompILEConfig
 
-        importlib.import_module("minirl.compile").main(stage_preset(CompILEConfig, preset, base=base, out=str(out),
-                                                                    **common))  # fmt: skip
+        compile_stage.main(stage_preset(CompILEConfig, preset, base=base, out=str(out), **common))
         return str(out)
     discovery.main(cfg)
     return str(out)

@@ -3,6 +3,7 @@
     minirl rl gridworld --method internal      the policy writes codes z at the switching unit's times
     minirl rl gridworld --method no-temporal   the same on a metacontroller trained with beta = 1
     minirl rl gridworld --method cotrained     the same on a co-trained metacontroller (and its base)
+    minirl rl gridworld --method compile       the same on CompILE's codes, a new code every K steps (compile.py)
     minirl rl gridworld --method raw           PPO on the base model's own action distribution
 
 Every method runs the same loop with the same budget: collect `batch_size` fresh episodes with the current
@@ -34,6 +35,11 @@ from minirl.rollout import rollout
 
 def load_latent_method(cfg: RLConfig, model, device):
     """The frozen metacontroller of a latent method, checked against the method; swaps in co-trained base weights."""
+    if cfg.method == "compile":  # CompILE's hypernetwork, a switch every K steps, and its co-trained base
+        from minirl.compile import load_compile
+
+        meta, layer, _ = load_compile(resolve_metacontroller(cfg.metacontroller, cfg.method), model, device)
+        return meta.requires_grad_(False), layer
     meta, layer, ckpt = load_metacontroller(resolve_metacontroller(cfg.metacontroller, cfg.method), model, device)
     trained = ckpt["config"]
     if cfg.method == "no-temporal" and not trained["no_temporal"]:

@@ -70,8 +70,12 @@ def test_latent_actions_decide_exactly_when_the_switch_fires(switch_bias, expect
     counts = d["mask"].sum(1).numpy()
     if expect == "once":  # only the forced first decision at t = 0
         assert (counts == 1).all()
+        assert (d["t"][:, 0] == 0).all()
     else:  # every raw step of a running episode is a decision, none after it ends
         assert (counts == r["length"]).all()
+        for i in range(B):  # the recorded raw step of each decision: 0, 1, ..., length - 1
+            assert d["t"][i, : counts[i]].tolist() == list(range(counts[i]))
+    assert (d["t"][~d["mask"]] == -1).all()
     assert d["e"].shape == (B, counts.max(), 32) and d["z"].shape == (B, counts.max(), 8)
     assert (d["z"][~d["mask"]] == 0).all()
 

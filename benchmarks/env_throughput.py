@@ -1,4 +1,4 @@
-"""Environment throughput of gridworld-pinpad: env steps per second, all measured in one run on this machine.
+"""Environment throughput of gridworld-pinpad and ant-pinpad: env steps per second, measured in one run.
 
 Speed is measured here and never asserted in tests. Rows, each against the single env of the same run:
 
@@ -13,7 +13,19 @@ Speed is measured here and never asserted in tests. Rows, each against the singl
 Random-action episodes are short (a random walk soon steps on a wrong pad), so the first three rows include
 many resets (a reset draws a solvable layout: a few rejection-sampled draws plus a flood fill).
 
-Usage: python benchmarks/env_throughput.py [--steps N] [--episodes M] [--seed S]
+ant-pinpad rows, against gymnasium's own Ant-v5 (the same ant.xml, RK4, frame skip 5) in the same run:
+
+    Ant-v5 (gymnasium)      the reference: one env, random actions, reset at each end
+    SyncVectorEnv Ant-v5 x16
+    AntPinpadEnv            our single env (Ant-v5's physics plus pad and termination logic in numpy)
+    AntPinpadBatch B=N      N MjData stepped by one `mj_step(m, d, 5)` call each, numpy logic over the batch,
+                            `reset_done()` when a quarter are done; `threads=2` splits the batch over a pool
+                            (MuJoCo releases the GIL in mj_step)
+
+Random torques make the ant jump out of the healthy height range within ~30 steps, so these rows include
+many resets too (a MuJoCo reset is cheap next to 5 RK4 physics steps).
+
+Usage: python benchmarks/env_throughput.py [--env gridworld|ant|all] [--steps N] [--episodes M] [--seed S]
 """
 
 from __future__ import annotations
@@ -24,34 +36,34 @@ import time
 import gymnasium as gym
 import numpy as np
 
-from minirl import GridPinpadBatch, GridPinpadEnv
+from minirl import AntPinpadBatch, AntPinpadEnv, GridPinpadBatch, GridPinpadEnv
 from minirl.data import generate_gridworld
 
 
-def bench_single(steps: int, seed: int) -> tuple[float, int]:
-    """(seconds, episodes ended) for `steps` random steps of one GridPinpadEnv."""
-    env = GridPinpadEnv()
-    rng = np.random.default_rng(seed)
-    actions = rng.integers(0, 4, size=steps)
+def bench_single(steps: int, seed: int, env: gym.Env | None = None) -> tuple[float, int]:
+    """(seconds, episodes ended) for `steps` random steps of one env (default GridPinpadEnv)."""
+    env = env if env is not None else GridPinpadEnv()
+    env.action_space.seed(seed)
+    actions = [env.action_space.sample() for _ in range(steps)]
     episodes = 0
     start = time.perf_counter()
     env.reset(seed=seed)
     for a in actions:
-        _, _, terminated, truncated, _ = env.step(int(a))
+        _, _, terminated, truncated, _ = env.step(a)
         if terminated or truncated:
             episodes += 1
             env.reset()
     return time.perf_counter() - start, episodes
 
 
-def bench_sync_vector(steps: int, seed: int, num_envs: int = 16) -> tuple[float, int]:
+def bench_sync_vector(steps: int, seed: int, num_envs: int = 16, make=GridPinpadEnv) -> tuple[float, int]:
     """(seconds, episodes ended) for about `steps` env steps of a SyncVectorEnv (every sub-step counts)."""
     envs = gym.vector.SyncVectorEnv(
-        [GridPinpadEnv for _ in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        [make for _ in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
     )  # same-step autoreset: every call steps all envs, no wasted reset steps
-    rng = np.random.default_rng(seed)
+    envs.action_space.seed(seed)
     calls = max(1, steps // num_envs)
-    actions = rng.integers(0, 4, size=(calls, num_envs))
+    actions = [envs.action_space.sample() for _ in range(calls)]
     episodes = 0
     start = time.perf_counter()
     envs.reset(seed=seed)
@@ -94,13 +106,62 @@ def bench_expert_data(episodes: int, seed: int) -> tuple[float, int]:
     return time.perf_counter() - start, int(data["lengths"].sum())
 
 
+def bench_ant_batch(steps: int, seed: int, num_envs: int, nthread: int) -> tuple[float, int, int]:
+    """(seconds, running-episode steps, episodes) of AntPinpadBatch under random torques, refilling finished slots."""
+    env = AntPinpadBatch(num_envs, seed=seed, nthread=nthread)
+    rng = np.random.default_rng(seed)
+    counted = episodes = 0
+    start = time.perf_counter()
+    env.reset()
+    while counted < steps:
+        if env.done.sum() >= num_envs // 4:
+            env.reset_done()
+        running = ~env.done
+        counted += int(running.sum())
+        env.step(rng.uniform(-1.0, 1.0, size=(num_envs, 8)))
+        episodes += int((running & env.done).sum())
+    elapsed = time.perf_counter() - start
+    env.close()
+    return elapsed, counted, episodes
+
+
+def ant_rows(steps: int, seed: int) -> list:
+    rows = []
+    t, eps = bench_single(steps, seed, gym.make("Ant-v5"))
+    rows.append(("Ant-v5 (gymnasium)", t, steps, eps))
+    t, eps = bench_sync_vector(steps, seed, make=lambda: gym.make("Ant-v5"))
+    rows.append(("SyncVectorEnv Ant-v5 x16", t, (steps // 16) * 16, eps))
+    t, eps = bench_single(steps, seed, AntPinpadEnv())
+    rows.append(("AntPinpadEnv (single)", t, steps, eps))
+    for num_envs, nthread in ((1024, 1), (1024, 2)):
+        t, n, eps = bench_ant_batch(steps, seed, num_envs, nthread)
+        rows.append((f"AntPinpadBatch B={num_envs} threads={nthread}", t, n, eps))
+    return rows
+
+
+def print_rows(rows: list) -> None:
+    ref = rows[0][2] / rows[0][1]
+    print(f"{'':34s} {'steps':>10s} {'seconds':>8s} {'steps/s':>11s} {'episodes/s':>11s} {'vs first':>9s}")
+    for name, t, steps, eps in rows:
+        print(f"{name:34s} {steps:10d} {t:8.2f} {steps / t:11,.0f} {eps / t:11,.0f} {steps / t / ref:8.1f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=100_000, help="env steps per row (the batched row runs 10x)")
+    p.add_argument("--env", default="all", choices=["gridworld", "ant", "all"])
+    p.add_argument("--steps", type=int, default=100_000, help="gridworld env steps per row (the batched row runs 10x)")
+    p.add_argument("--ant_steps", type=int, default=20_000, help="ant env steps per row")
     p.add_argument("--episodes", type=int, default=20_000, help="expert episodes for the dataset row")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    if args.env in ("gridworld", "all"):
+        grid_rows(args)
+    if args.env in ("ant", "all"):
+        print()
+        print_rows(ant_rows(args.ant_steps, args.seed))
 
+
+def grid_rows(args) -> None:
     rows = []  # (name, seconds, steps, episodes)
     t, eps = bench_single(args.steps, args.seed)
     rows.append(("GridPinpadEnv (single)", t, args.steps, eps))
@@ -113,10 +174,7 @@ def main() -> None:
     t, steps = bench_expert_data(args.episodes, args.seed)
     rows.append(("expert data (pretrain)", t, steps, args.episodes))
 
-    ref = rows[0][2] / rows[0][1]
-    print(f"{'':24s} {'steps':>10s} {'seconds':>8s} {'steps/s':>11s} {'episodes/s':>11s} {'vs single':>10s}")
-    for name, t, steps, eps in rows:
-        print(f"{name:24s} {steps:10d} {t:8.2f} {steps / t:11,.0f} {eps / t:11,.0f} {steps / t / ref:9.1f}x")
+    print_rows(rows)
 
 
 if __name__ == "__main__":

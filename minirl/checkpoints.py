@@ -81,11 +81,21 @@ def export_pretrained(run_dir: str | Path, name: str, command: str, git_commit: 
     dest = save_checkpoint(PRETRAINED_DIR / f"{name}.pt", slim)
     write_json(PRETRAINED_DIR / f"{name}.json", {
         "command": command, "seed": config["seed"], "device": device, "git_commit": git_commit,
-        "wall_time_s": metrics.get("wall_time_s"), "steps": ckpt["step"], "metrics": metrics, "config": config,
+        "wall_time_s": metrics.get("wall_time_s"),
+        "steps": ckpt.get("step", ckpt.get("iteration")), "metrics": metrics, "config": config,
     })  # fmt: skip
     curve = (run_dir / "metrics.jsonl").read_text()
     atomic_write(PRETRAINED_DIR / f"{name}_metrics.jsonl", lambda tmp: Path(tmp).write_text(curve))
     return dest
+
+
+def resolve_expert(spec: str) -> Path:
+    """'pretrained' -> the committed ant expert; anything else is a run directory of `minirl expert ant`."""
+    path = PRETRAINED_DIR / "ant_expert.pt" if spec == "pretrained" else Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"ant expert {spec!r} not found ({path}): expected 'pretrained' or a run directory "
+                                "of `minirl expert ant`")  # fmt: skip
+    return path
 
 
 # The committed metacontroller of each latent RL method ('pretrained'); each has a .json provenance sidecar.

@@ -1,5 +1,6 @@
 """The `minirl` command: one subcommand per stage, flags generated from the stage's config dataclass.
 
+minirl expert ant --preset cpu
 minirl data gridworld --task pretrain --episodes 100000 --out runs/data/pretrain.npz
 minirl pretrain gridworld --preset cpu --steps 5000 --model.n_layers 4
 minirl probe gridworld --base runs/pretrain/RUN
@@ -18,6 +19,7 @@ import sys
 import time
 
 from minirl.config import (
+    AntExpertConfig,
     CompILEConfig,
     ControllerConfig,
     DataConfig,
@@ -75,6 +77,13 @@ def _cmd_pretrain(args: argparse.Namespace) -> dict:
     from minirl.pretrain import main
 
     return main(pretrain_preset(getattr(args, "preset", "cpu"), **_overrides(args)))
+
+
+def _cmd_expert(args: argparse.Namespace) -> dict:
+    from minirl.config import expert_preset
+    from minirl.experts.ant_ppo import main
+
+    return main(expert_preset(getattr(args, "preset", "cpu"), **_overrides(args)))
 
 
 def _cmd_data(args: argparse.Namespace) -> dict:
@@ -137,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="generate an expert dataset (.npz)", description=DataConfig.__doc__)
     _add_config_args(p, DataConfig)
     p.set_defaults(fn=_cmd_data)
+    p = sub.add_parser("expert", help="train the ant-pinpad expert with PPO", description=AntExpertConfig.__doc__)
+    _add_config_args(p, AntExpertConfig, suppress=True)
+    p.set_defaults(fn=_cmd_expert)
     p = sub.add_parser("pretrain", help="pretrain the base model on expert data", description=PretrainConfig.__doc__)
     _add_config_args(p, PretrainConfig, suppress=True)
     p.set_defaults(fn=_cmd_pretrain)

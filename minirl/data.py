@@ -183,7 +183,15 @@ def main(cfg) -> dict:
     import time
 
     start = time.time()
-    data = generate_gridworld(cfg.task, cfg.episodes, cfg.epsilon, cfg.seed)
+    if cfg.env == "ant":
+        from minirl.checkpoints import resolve_expert
+        from minirl.data_ant import generate_ant
+        from minirl.experts.ant_ppo import load_expert
+
+        path = resolve_expert(cfg.expert)
+        data = generate_ant(load_expert(path), cfg.task, cfg.episodes, cfg.seed, cfg.actions, expert_name=str(path))
+    else:
+        data = generate_gridworld(cfg.task, cfg.episodes, cfg.epsilon, cfg.seed)
     path = save_dataset(cfg.out, data)
     stats = {
         "path": str(path), "episodes": cfg.episodes, "success_rate": float(data["success"].mean()),

@@ -1,6 +1,10 @@
 """Shared pytest configuration: custom markers and fixtures."""
 
-import pytest
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering; must be set before mujoco is imported
+
+import pytest  # noqa: E402
 
 
 def pytest_configure(config):

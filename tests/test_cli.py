@@ -75,3 +75,20 @@ def test_python_m_minirl_help():
     assert result.returncode == 0, result.stderr
     for flag in ("--task", "--episodes", "--epsilon", "--seed", "--out"):
         assert flag in result.stdout
+
+
+def test_expert_tiny_then_ant_data(tmp_path, capsys):
+    run = tmp_path / "expert"
+    assert main(["expert", "ant", "--preset", "tiny", "--out", str(run)]) == 0
+    assert (run / "metrics.json").exists() and (run / "checkpoint.pt").exists()
+    out = tmp_path / "ant.npz"
+    argv = ["data", "ant", "--episodes", "2", "--expert", str(run), "--actions", "mean", "--out", str(out)]
+    assert main(argv) == 0
+    assert "episodes=2" in capsys.readouterr().out and out.exists()
+
+
+@pytest.mark.parametrize("argv, name", [(["expert", "gridworld"], "gridworld"), (["expert", "ant", "--lr", "5"], "lr"),
+                                        (["data", "ant", "--expert", "missing-run"], "missing-run")])  # fmt: skip
+def test_expert_bad_input_exits_with_code_2(tmp_path, capsys, argv, name):
+    assert main([*argv, "--out", str(tmp_path / "x")]) == 2
+    assert name in capsys.readouterr().err

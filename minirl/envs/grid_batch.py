@@ -10,8 +10,7 @@ Differences from a Gymnasium vector env, on purpose:
 - observations are the compact (B, 13) object cells (`grid_core.one_hot` gives the 637-dim vector); the
   model's embedding reads them directly (a linear layer on a one-hot is a sum of embedding rows).
 
-Task tracking is vectorised as a (B, K) mask over a task table: `consistent[b, k]` says task k still
-matches what episode b visited. Single-task mode starts it one-hot, task-set mode starts it all-true.
+Task tracking is `task_tracking.TaskTracker`, a (B, K) mask over a task table (shared with the ant).
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import numpy as np
 
 from minirl.envs.grid_core import EMPTY, MAX_STEPS, NEXT, NUM_COLOURS, layout_grid, sample_episodes
 from minirl.envs.gridworld import resolve_tasks
+from minirl.envs.task_tracking import TaskTracker, unique_or_minus_one
 
 
 class GridPinpadBatch:
@@ -34,11 +34,6 @@ class GridPinpadBatch:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         self.num_envs, self.max_steps = num_envs, max_steps
         self.tasks, self.any_mode = resolve_tasks(task, task_set)
-        lengths = np.array([len(t) for t in self.tasks])
-        self.task_table = np.full((len(self.tasks), lengths.max() + 1), -1, dtype=np.int64)  # (K, Lmax+1), -1 pad
-        for k, t in enumerate(self.tasks):
-            self.task_table[k, : len(t)] = t
-        self.task_lengths = lengths  # (K,)
         self.np_random = np.random.default_rng(seed)  # draws episode seeds when reset() is given none
 
     # ----------------------------------------------------------------- episode logic
@@ -46,9 +41,9 @@ class GridPinpadBatch:
         """Start B new episodes; episode b is what `GridPinpadEnv.reset(seed=seeds[b])` would give."""
         B = self.num_envs
         self.layout, self.agent = np.zeros((B, 12), np.int64), np.zeros(B, np.int64)
-        self.seeds, self.task_index, self.progress, self.t = (np.zeros(B, np.int64) for _ in range(4))
+        self.seeds, self.t = np.zeros(B, np.int64), np.zeros(B, np.int64)
         self.grid = np.zeros((B, 49), np.int64)
-        self.consistent = np.zeros((B, len(self.tasks)), dtype=bool)
+        self.tracker = TaskTracker(B, self.tasks, self.any_mode, NUM_COLOURS)
         self.visited = np.zeros((B, NUM_COLOURS), dtype=bool)  # for rendering
         self.done, self.success = np.zeros(B, dtype=bool), np.zeros(B, dtype=bool)
         self._start(np.arange(B), seeds)
@@ -70,14 +65,8 @@ class GridPinpadBatch:
         self.seeds[idx] = seeds
         self.layout[idx], self.agent[idx], task_draw = sample_episodes(seeds, len(self.tasks))  # (n, 12), (n,), (n,)
         self.grid[idx] = layout_grid(self.layout[idx])
-        if self.any_mode:  # every task is possible until the visits rule it out
-            self.consistent[idx] = True
-            self.task_index[idx] = -1
-        else:  # exactly the drawn task
-            self.task_index[idx] = task_draw
-            self.consistent[idx] = False
-            self.consistent[idx, task_draw] = True
-        for arr in (self.progress, self.t, self.visited, self.done, self.success):
+        self.tracker.start(idx, task_draw)
+        for arr in (self.t, self.visited, self.done, self.success):
             arr[idx] = 0
 
     def step(self, actions):
@@ -99,13 +88,7 @@ class GridPinpadBatch:
         colour = self.grid[B, self.agent]  # (B,)
         visit = moved & (colour != EMPTY) & (colour < NUM_COLOURS)
 
-        # which tasks still match after this visit; success if one of them is complete
-        n = self.progress
-        match = self.consistent & (self.task_table[:, np.minimum(n, self.task_table.shape[1] - 1)].T == colour[:, None])
-        self.consistent = np.where(visit[:, None], match, self.consistent)
-        failed = visit & ~match.any(1)
-        succeeded = visit & (match & (self.task_lengths[None] == n[:, None] + 1)).any(1)
-        self.progress = n + visit
+        failed, succeeded = self.tracker.visit(visit, colour)  # which tasks still match; success if one is complete
         self.visited[B[visit], colour[visit]] = True
 
         self.t += running
@@ -121,20 +104,28 @@ class GridPinpadBatch:
         """(B, 13) object cells: the layout, then the agent."""
         return np.concatenate([self.layout, self.agent[:, None]], 1)
 
+    @property
+    def progress(self) -> np.ndarray:
+        """(B,) colours visited so far."""
+        return self.tracker.progress
+
+    @property
+    def task_index(self) -> np.ndarray:
+        """(B,) index of each episode's task in `tasks` (-1 in task-set mode)."""
+        return self.tracker.task_index
+
+    @property
+    def consistent(self) -> np.ndarray:
+        """(B, K) which tasks still match what each episode visited."""
+        return self.tracker.consistent
+
     def next_colours(self) -> np.ndarray:
         """(B, K) colour each consistent task wants next, -1 elsewhere."""
-        idx = np.minimum(self.progress, self.task_table.shape[1] - 1)  # (B,)
-        nxt = self.task_table[:, idx].T  # (B, K)
-        return np.where(self.consistent, nxt, -1)
+        return self.tracker.next_colours()
 
     def target(self) -> np.ndarray:
         """(B,) the next colour if it is determined (always in single-task mode), else -1."""
-        if not self.any_mode:  # one task per episode: a gather (the table's last column is -1 padding)
-            nxt = self.task_table[self.task_index, np.minimum(self.progress, self.task_table.shape[1] - 1)]
-            return np.where(self.consistent[np.arange(self.num_envs), self.task_index], nxt, -1)  # -1 after a failure
-        nxt = self.next_colours()
-        hi, lo = nxt.max(1), np.where(nxt >= 0, nxt, NUM_COLOURS).min(1)
-        return np.where((hi == lo) & (hi >= 0), hi, -1)
+        return self.tracker.target()
 
     def subgoal(self) -> np.ndarray:
         """(B,) ground-truth current subgoal: the colour pair (0..3) of the next colour; -1 if undetermined."""
@@ -142,9 +133,7 @@ class GridPinpadBatch:
             target = self.target()
             return np.where(target >= 0, target // 2, -1)
         nxt = self.next_colours()
-        sg = np.where(nxt >= 0, nxt // 2, -1)
-        hi, lo = sg.max(1), np.where(sg >= 0, sg, 99).min(1)
-        return np.where((hi == lo) & (hi >= 0), hi, -1)
+        return unique_or_minus_one(np.where(nxt >= 0, nxt // 2, -1))
 
     def info(self) -> dict:
         return {"subgoal": self.subgoal(), "progress": self.progress.copy(), "task_index": self.task_index.copy()}

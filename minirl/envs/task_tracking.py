@@ -1,0 +1,70 @@
+"""Which task an episode is pursuing, vectorised over B episodes; shared by both batched pinpad envs.
+
+A task table holds K tasks (padded with -1). `consistent[b, k]` says task k still matches the colours episode b
+has visited: single-task mode starts it one-hot at the drawn task, task-set mode ("complete any of these")
+starts it all-true. Visiting a colour keeps the tasks whose next colour it is; none left is failure, one
+completed is success. The single-episode envs keep a plain list of candidate tasks instead (the reference).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minirl.tasks import Task
+
+
+class TaskTracker:
+    """Task progress of B episodes over a table of tasks."""
+
+    def __init__(self, num_envs: int, tasks: tuple[Task, ...], any_mode: bool, num_colours: int):
+        self.tasks, self.any_mode, self.num_colours = tasks, any_mode, num_colours
+        lengths = np.array([len(t) for t in tasks])
+        self.table = np.full((len(tasks), lengths.max() + 1), -1, dtype=np.int64)  # (K, Lmax+1), -1 pad
+        for k, t in enumerate(tasks):
+            self.table[k, : len(t)] = t
+        self.lengths = lengths  # (K,)
+        self.consistent = np.zeros((num_envs, len(tasks)), dtype=bool)  # (B, K)
+        self.task_index = np.full(num_envs, -1, dtype=np.int64)  # (B,) the drawn task; -1 in set mode
+        self.progress = np.zeros(num_envs, dtype=np.int64)  # (B,) colours visited so far
+
+    def start(self, idx: np.ndarray, task_draw: np.ndarray) -> None:
+        """Restart episodes `idx`; `task_draw` (n,) picks their task in single-task mode."""
+        self.progress[idx] = 0
+        if self.any_mode:  # every task is possible until the visits rule it out
+            self.consistent[idx] = True
+            self.task_index[idx] = -1
+        else:
+            self.consistent[idx] = False
+            self.consistent[idx, task_draw] = True
+            self.task_index[idx] = task_draw
+
+    def visit(self, visit: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Episodes where `visit` (B,) entered a cell of `colour` (B,): returns (failed, succeeded), both (B,)."""
+        n = self.progress
+        wanted = self.table[:, np.minimum(n, self.table.shape[1] - 1)].T  # (B, K) each task's next colour
+        match = self.consistent & (wanted == colour[:, None])  # (B, K)
+        self.consistent = np.where(visit[:, None], match, self.consistent)
+        failed = visit & ~match.any(1)
+        succeeded = visit & (match & (self.lengths[None] == n[:, None] + 1)).any(1)
+        self.progress = n + visit
+        return failed, succeeded
+
+    def next_colours(self) -> np.ndarray:
+        """(B, K) colour each consistent task wants next, -1 elsewhere."""
+        idx = np.minimum(self.progress, self.table.shape[1] - 1)  # (B,)
+        return np.where(self.consistent, self.table[:, idx].T, -1)
+
+    def target(self) -> np.ndarray:
+        """(B,) the next colour if it is determined (always in single-task mode), else -1."""
+        if not self.any_mode:  # one task per episode: a gather (the table's last column is -1 padding)
+            B = np.arange(len(self.progress))
+            nxt = self.table[self.task_index, np.minimum(self.progress, self.table.shape[1] - 1)]
+            return np.where(self.consistent[B, self.task_index], nxt, -1)  # -1 after a failure
+        return unique_or_minus_one(self.next_colours())
+
+
+def unique_or_minus_one(values: np.ndarray) -> np.ndarray:
+    """(B, K) with -1 for 'none' -> (B,): the value if all non-negative entries agree (and there is one), else -1."""
+    hi = values.max(1)
+    lo = np.where(values >= 0, values, np.iinfo(np.int64).max).min(1)
+    return np.where((hi == lo) & (hi >= 0), hi, -1)

@@ -1,0 +1,126 @@
+"""The ant expert: shortest-path guidance, PPO pieces on hand-made numbers, training and data on `tiny`."""
+
+import numpy as np
+import pytest
+import torch
+
+from minirl.config import AntExpertConfig, DataConfig, expert_preset
+from minirl.data_ant import generate_ant
+from minirl.envs.ant_batch import AntPinpadBatch
+from minirl.envs.ant_core import CELL, NUM_COLOURS, cell_centres, cell_of, distances, sample_episode
+from minirl.experts.ant_expert import EXPERT_OBS_DIM, AntExpert, Guidance, RunningNorm, distance_maps
+from minirl.experts.ant_ppo import gae, load_expert
+from minirl.experts.ant_ppo import main as train_expert
+
+
+def test_distance_maps_equal_breadth_first_search():
+    for seed in range(100):
+        layout, target = sample_episode(seed, 1)["layout"], seed % NUM_COLOURS
+        blocked = np.zeros(16, dtype=bool)
+        blocked[layout] = True
+        blocked[layout[target]] = False
+        ref = distances(blocked, layout[target])
+        ref[blocked] = np.inf
+        np.testing.assert_array_equal(distance_maps(layout[None], np.array([target]))[0], ref)
+
+
+def test_guidance_leads_to_the_target():
+    """Walking along the guided direction from any start reaches the target pad without touching another."""
+    env = AntPinpadBatch(16, task="0-1-2-3")
+    env.reset(seeds=np.arange(16))
+    guide = Guidance(16)
+    guide.update(env)
+    goal = env.layout[np.arange(16), env.target()]
+    for b in range(16):
+        for _ in range(20):  # a kinematic point walker, half a cell per move
+            x, d = guide.observation(env, env.obs())
+            assert np.isclose(np.linalg.norm(d[b]), 1.0)
+            env.qpos[b, :2] += 0.5 * CELL * d[b]
+            env.cell[b] = cell_of(env.qpos[b, :2])
+            assert env.cell[b] not in np.delete(env.layout[b], env.target()[b])  # never another pad or the wall
+            if env.cell[b] == goal[b]:
+                break
+        assert env.cell[b] == goal[b]
+    assert x.shape == (16, EXPERT_OBS_DIM)
+    m = guide.map.reshape(16, 16, 4)
+    assert (m.sum(-1) <= 1).all() and (m[np.arange(16), goal].sum(-1) == 0).all()  # one-hot, none on the goal
+
+
+def test_running_norm_matches_numpy():
+    rng = np.random.default_rng(0)
+    chunks = [rng.normal(3.0, 2.0, (50, 4)) for _ in range(5)]
+    norm = RunningNorm(4)
+    for c in chunks:
+        norm.update(torch.as_tensor(c, dtype=torch.float32))
+    x = np.concatenate(chunks)
+    np.testing.assert_allclose(norm.mean.numpy(), x.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(norm.var.numpy(), x.var(0), rtol=1e-3)
+
+
+def test_gae_on_hand_made_numbers():
+    rew = np.array([[1.0], [0.0], [2.0]], np.float32)
+    value = np.array([[0.5], [0.5], [0.5]], np.float32)
+    done = np.array([[0.0], [1.0], [0.0]], np.float32)  # the episode ends after step 1
+    adv, ret = gae(rew, value, done, np.array([1.0], np.float32), gamma=0.9, lam=0.5)
+    d2 = 2.0 + 0.9 * 1.0 - 0.5  # bootstraps from the last value
+    d1 = 0.0 - 0.5  # terminal: no bootstrap
+    d0 = 1.0 + 0.9 * 0.5 - 0.5
+    np.testing.assert_allclose(adv[:, 0], [d0 + 0.45 * d1, d1, d2], rtol=1e-6)
+    np.testing.assert_allclose(ret, adv + value)
+
+
+def test_mean_actions_are_deterministic_and_in_range():
+    expert = AntExpert(hidden=16)
+    x = np.random.default_rng(0).normal(size=(5, EXPERT_OBS_DIM)).astype(np.float32)
+    a, b = expert.act(x, deterministic=True), expert.act(x, deterministic=True)
+    np.testing.assert_array_equal(a, b)
+    s = expert.act(x, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (5, 8) and np.abs(s).max() <= 1.0 and not np.allclose(a, s)
+
+
+def test_train_tiny_resume_and_generate_data(tmp_path, one_torch_thread):
+    cfg = expert_preset("tiny", out=str(tmp_path / "expert"))
+    metrics = train_expert(cfg)
+    assert {"pretrain_success", "posttrain_success", "env_steps"} <= metrics.keys()
+    assert (tmp_path / "expert" / "checkpoint.pt").exists()
+    more = train_expert(expert_preset("tiny", out=str(tmp_path / "expert"), iterations=3))  # resumes at 2
+    assert more["env_steps"] == 3 * cfg.num_envs * cfg.rollout_steps
+    expert = load_expert(tmp_path / "expert")
+
+    data = generate_ant(expert, "pretrain", episodes=3, seed=1, actions="mean", progress=False)
+    n, T = data["actions"].shape[:2]
+    assert n == 3 and data["obs"].shape == (3, T + 1, 41) and T == data["lengths"].max()
+    for i in range(3):
+        L = data["lengths"][i]
+        assert (data["subgoals"][i, :L] >= 0).all() and (data["subgoals"][i, L:] == -1).all()
+        ep = sample_episode(int(data["seeds"][i]), 16)
+        np.testing.assert_array_equal(data["layouts"][i], ep["layout"])  # seeds rebuild the episode
+        assert cell_of(data["obs"][i, 0, 27:29].astype(np.float64) * 3.0) == ep["start"]
+    again = generate_ant(expert, "pretrain", episodes=3, seed=1, actions="mean", progress=False)
+    np.testing.assert_array_equal(data["actions"], again["actions"])  # mean actions: deterministic
+
+    from minirl.data import main as data_main
+
+    stats = data_main(DataConfig(env="ant", episodes=2, expert=str(tmp_path / "expert"), out=str(tmp_path / "d.npz")))
+    assert stats["episodes"] == 2 and (tmp_path / "d.npz").exists()
+
+
+def test_bad_config_is_named():
+    with pytest.raises(ValueError, match="gridworld"):
+        AntExpertConfig(env="gridworld")
+    with pytest.raises(ValueError, match="clip"):
+        AntExpertConfig(clip=5.0)
+    with pytest.raises(ValueError, match="huge"):
+        expert_preset("huge")
+    with pytest.raises(ValueError, match="actions"):
+        DataConfig(env="ant", actions="greedy")
+    with pytest.raises(ValueError, match="0-5"):
+        DataConfig(env="ant", task="0-5")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        from minirl.checkpoints import resolve_expert
+
+        resolve_expert("nowhere")
+
+
+def test_pad_centres_are_inside_their_cells():
+    assert (cell_of(cell_centres(np.arange(16))) == np.arange(16)).all()

@@ -32,10 +32,10 @@ from minirl.envs.ant_core import (
     observe,
     sample_episode,
 )  # fmt: skip
-from minirl.envs.task_tracking import TaskTracker
+from minirl.envs.batch_common import TaskTracker, TaskViews, episode_seeds
 
 
-class AntPinpadBatch:
+class AntPinpadBatch(TaskViews):
     """B ant-pinpad episodes stepped together. `task` / `task_set` as for `AntPinpadEnv`."""
 
     action_dim = ACTION_DIM
@@ -81,13 +81,7 @@ class AntPinpadBatch:
         return self.obs(), self.info()
 
     def _start(self, idx: np.ndarray, seeds) -> None:
-        if seeds is None:
-            seeds = self.np_random.integers(0, 2**63 - 1, size=len(idx))
-        seeds = np.asarray(seeds, dtype=np.int64)
-        if seeds.shape != idx.shape:
-            raise ValueError(f"seeds must have shape {idx.shape}, got {seeds.shape}")
-        if (seeds < 0).any():
-            raise ValueError(f"seeds must be non-negative, got {seeds[seeds < 0][0]}")
+        seeds = episode_seeds(self.np_random, idx, seeds)
         draws = np.zeros(len(idx), np.int64)
         for j, (b, s) in enumerate(zip(idx, seeds)):
             ep = sample_episode(int(s), len(self.tasks))
@@ -152,26 +146,9 @@ class AntPinpadBatch:
         """(B, 41) observations (`ant_core.observe`)."""
         return observe(self.qpos, self.qvel, self.layout)
 
-    @property
-    def progress(self) -> np.ndarray:
-        """(B,) pads visited so far."""
-        return self.tracker.progress
-
-    @property
-    def task_index(self) -> np.ndarray:
-        """(B,) index of each episode's task in `tasks` (-1 in task-set mode)."""
-        return self.tracker.task_index
-
-    def target(self) -> np.ndarray:
-        """(B,) the next colour if it is determined, else -1."""
-        return self.tracker.target()
-
     def subgoal(self) -> np.ndarray:
         """(B,) ground-truth current subgoal: for the ant, the next colour itself; -1 if undetermined."""
         return self.target()
-
-    def info(self) -> dict:
-        return {"subgoal": self.subgoal(), "progress": self.progress.copy(), "task_index": self.task_index.copy()}
 
     def close(self) -> None:
         if self._pool is not None:

@@ -10,19 +10,19 @@ Differences from a Gymnasium vector env, on purpose:
 - observations are the compact (B, 13) object cells (`grid_core.one_hot` gives the 637-dim vector); the
   model's embedding reads them directly (a linear layer on a one-hot is a sum of embedding rows).
 
-Task tracking is `task_tracking.TaskTracker`, a (B, K) mask over a task table (shared with the ant).
+Task tracking is `batch_common.TaskTracker`, a (B, K) mask over a task table (shared with the ant).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from minirl.envs.batch_common import TaskTracker, TaskViews, episode_seeds, unique_or_minus_one
 from minirl.envs.grid_core import EMPTY, MAX_STEPS, NEXT, NUM_COLOURS, layout_grid, sample_episodes
 from minirl.envs.gridworld import resolve_tasks
-from minirl.envs.task_tracking import TaskTracker, unique_or_minus_one
 
 
-class GridPinpadBatch:
+class GridPinpadBatch(TaskViews):
     """B gridworld-pinpad episodes stepped together. `task` / `task_set` as for `GridPinpadEnv`."""
 
     num_actions = 4
@@ -55,13 +55,7 @@ class GridPinpadBatch:
         return self.obs(), self.info()
 
     def _start(self, idx: np.ndarray, seeds) -> None:
-        if seeds is None:
-            seeds = self.np_random.integers(0, 2**63 - 1, size=len(idx))
-        seeds = np.asarray(seeds, dtype=np.int64)
-        if seeds.shape != idx.shape:
-            raise ValueError(f"seeds must have shape {idx.shape}, got {seeds.shape}")
-        if (seeds < 0).any():
-            raise ValueError(f"seeds must be non-negative, got {seeds[seeds < 0][0]}")
+        seeds = episode_seeds(self.np_random, idx, seeds)
         self.seeds[idx] = seeds
         self.layout[idx], self.agent[idx], task_draw = sample_episodes(seeds, len(self.tasks))  # (n, 12), (n,), (n,)
         self.grid[idx] = layout_grid(self.layout[idx])
@@ -104,29 +98,6 @@ class GridPinpadBatch:
         """(B, 13) object cells: the layout, then the agent."""
         return np.concatenate([self.layout, self.agent[:, None]], 1)
 
-    @property
-    def progress(self) -> np.ndarray:
-        """(B,) colours visited so far."""
-        return self.tracker.progress
-
-    @property
-    def task_index(self) -> np.ndarray:
-        """(B,) index of each episode's task in `tasks` (-1 in task-set mode)."""
-        return self.tracker.task_index
-
-    @property
-    def consistent(self) -> np.ndarray:
-        """(B, K) which tasks still match what each episode visited."""
-        return self.tracker.consistent
-
-    def next_colours(self) -> np.ndarray:
-        """(B, K) colour each consistent task wants next, -1 elsewhere."""
-        return self.tracker.next_colours()
-
-    def target(self) -> np.ndarray:
-        """(B,) the next colour if it is determined (always in single-task mode), else -1."""
-        return self.tracker.target()
-
     def subgoal(self) -> np.ndarray:
         """(B,) ground-truth current subgoal: the colour pair (0..3) of the next colour; -1 if undetermined."""
         if not self.any_mode:
@@ -134,6 +105,3 @@ class GridPinpadBatch:
             return np.where(target >= 0, target // 2, -1)
         nxt = self.next_colours()
         return unique_or_minus_one(np.where(nxt >= 0, nxt // 2, -1))
-
-    def info(self) -> dict:
-        return {"subgoal": self.subgoal(), "progress": self.progress.copy(), "task_index": self.task_index.copy()}

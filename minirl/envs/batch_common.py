@@ -1,4 +1,4 @@
-"""Which task an episode is pursuing, vectorised over B episodes; shared by both batched pinpad envs.
+"""What both batched pinpad envs share: which task each episode pursues, and where episode seeds come from.
 
 A task table holds K tasks (padded with -1). `consistent[b, k]` says task k still matches the colours episode b
 has visited: single-task mode starts it one-hot at the drawn task, task-set mode ("complete any of these")
@@ -68,3 +68,47 @@ def unique_or_minus_one(values: np.ndarray) -> np.ndarray:
     hi = values.max(1)
     lo = np.where(values >= 0, values, np.iinfo(np.int64).max).min(1)
     return np.where((hi == lo) & (hi >= 0), hi, -1)
+
+
+def episode_seeds(np_random: np.random.Generator, idx: np.ndarray, seeds) -> np.ndarray:
+    """Seeds for (re)starting episodes `idx`: the given ones, checked, or fresh draws from `np_random`."""
+    if seeds is None:
+        seeds = np_random.integers(0, 2**63 - 1, size=len(idx))
+    seeds = np.asarray(seeds, dtype=np.int64)
+    if seeds.shape != idx.shape:
+        raise ValueError(f"seeds must have shape {idx.shape}, got {seeds.shape}")
+    if (seeds < 0).any():
+        raise ValueError(f"seeds must be non-negative, got {seeds[seeds < 0][0]}")
+    return seeds
+
+
+class TaskViews:
+    """Task-progress views of a batched env that holds a `tracker` and defines `subgoal()` (both batched envs)."""
+
+    tracker: TaskTracker
+
+    @property
+    def progress(self) -> np.ndarray:
+        """(B,) colours visited so far."""
+        return self.tracker.progress
+
+    @property
+    def task_index(self) -> np.ndarray:
+        """(B,) index of each episode's task in `tasks` (-1 in task-set mode)."""
+        return self.tracker.task_index
+
+    @property
+    def consistent(self) -> np.ndarray:
+        """(B, K) which tasks still match what each episode visited."""
+        return self.tracker.consistent
+
+    def next_colours(self) -> np.ndarray:
+        """(B, K) colour each consistent task wants next, -1 elsewhere."""
+        return self.tracker.next_colours()
+
+    def target(self) -> np.ndarray:
+        """(B,) the next colour if it is determined (always in single-task mode), else -1."""
+        return self.tracker.target()
+
+    def info(self) -> dict:
+        return {"subgoal": self.subgoal(), "progress": self.progress.copy(), "task_index": self.task_index.copy()}

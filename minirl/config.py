@@ -86,6 +86,7 @@ class AntExpertConfig:
         0.1, "weight of the squared torques (Ant-v5: 0.5, which here drives the policy to stand still)"
     )
     success_bonus: float = arg(10.0, "reward for completing the task")
+    fail_penalty: float = arg(0.0, "penalty for ending an episode by failing (falling, the wall, a wrong pad)")
     eval_every: int = arg(100, "iterations between evaluations")
     eval_episodes: int = arg(128, "fresh layouts per evaluation (pretraining tasks and the post-training task)")
     checkpoint_every: int = arg(25, "iterations between resumable checkpoints")
@@ -100,7 +101,15 @@ class AntExpertConfig:
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
         check_range("clip", self.clip, 1e-3, 1.0)
-        for name in ("ent_coef", "vf_coef", "max_grad_norm", "healthy_reward", "ctrl_cost", "success_bonus"):
+        for name in (
+            "ent_coef",
+            "vf_coef",
+            "max_grad_norm",
+            "healthy_reward",
+            "ctrl_cost",
+            "success_bonus",
+            "fail_penalty",
+        ):
             check_range(name, getattr(self, name), 0.0)
 
 
@@ -121,6 +130,11 @@ def expert_preset(name: str, **overrides) -> AntExpertConfig:
 class ModelConfig:
     """The base sequence model ([P] §D.1, Tab. A15-A16). Paper sizes: transformer 6 x 256 (grid), Hawk 8 x 256 (ant)."""
 
+    env: str = arg(
+        "gridworld",
+        "what the model reads and predicts: 'gridworld' (object cells, 4 actions) or 'ant' "
+        "(41 floats, 8 torques with a Gaussian head)",
+    )
     arch: str = arg("transformer", "'transformer' (gridworld in the paper) or 'hawk' (ant)")
     n_layers: int = arg(6, "number of residual blocks L")
     d_model: int = arg(256, "residual stream width n_e")
@@ -132,6 +146,8 @@ class ModelConfig:
     init_scale: float = arg(0.1, "variance-scaling factor of all initialisers ([P] Tab. A16)")
 
     def __post_init__(self):
+        if self.env not in ("gridworld", "ant"):
+            raise ValueError(f"model env {self.env!r}: expected 'gridworld' or 'ant'")
         if self.arch not in ("transformer", "hawk"):
             raise ValueError(f"arch {self.arch!r}: expected 'transformer' or 'hawk'")
         if self.obs_embedding not in ("relative", "linear"):

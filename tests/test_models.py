@@ -366,3 +366,48 @@ def test_layer_outside_range_raises(batch, bad):
 def test_bad_model_config_raises_naming_the_value(kwargs, name):
     with pytest.raises(ValueError, match=name):
         ModelConfig(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------- the ant's model
+def make_ant_model(arch: str, seed: int = 0) -> SequenceModel:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(env="ant", arch=arch, n_layers=L, d_model=D, n_heads=2, d_head=16, d_mlp=64, d_rnn=32,
+                      init_scale=1.0)  # fmt: skip
+    return SequenceModel(cfg).double().eval()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_ant_model_is_causal_and_cached_stepping_equals_full(arch):
+    model = make_ant_model(arch)
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randn(3, 12, 41, generator=g, dtype=torch.float64)  # (B, T, 41)
+    changed = obs.clone()
+    changed[:, 6:] = torch.randn(3, 6, 41, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        full, other = model(obs), model(changed)
+        state = model.init_state(3)
+        steps = [model.step_upper(model.step_lower(obs[:, t], state, 1), state, 1) for t in range(12)]
+    for key in ("action_mean", "action_log_std"):
+        assert full[key].shape == (3, 12, 8)
+        torch.testing.assert_close(other[key][:, :6], full[key][:, :6], rtol=0, atol=1e-12)  # causal
+        assert far(other[key][:, 6:], full[key][:, 6:])
+        torch.testing.assert_close(torch.stack([s[key] for s in steps], 1), full[key], rtol=0, atol=1e-10)
+
+
+def test_ant_likelihoods_equal_torch_normal():
+    model = make_ant_model("hawk")
+    g = torch.Generator().manual_seed(1)
+    obs = torch.randn(2, 5, 41, generator=g, dtype=torch.float64)
+    actions = torch.rand(2, 5, 8, generator=g, dtype=torch.float64) * 2 - 1
+    heads = model(obs)
+    ref = torch.distributions.Normal(heads["action_mean"], heads["action_log_std"].exp()).log_prob(actions).sum(-1)
+    torch.testing.assert_close(model.action_nll(heads, actions), -ref)
+    nll = model.obs_nll(heads, obs)  # (2, 5): a Gaussian over the 41 numbers of o_{t+1}
+    assert nll.shape == (2, 5) and torch.isfinite(nll).all()
+    nll.sum().backward()  # gradients flow through the observation head
+    assert model.obs_head.weight.grad.abs().sum() > 0
+
+
+def test_model_env_is_checked():
+    with pytest.raises(ValueError, match="atari"):
+        ModelConfig(env="atari")

@@ -5,6 +5,7 @@ batched ant-pinpad episodes of all 16 pretraining tasks. Per iteration:
 
     1. roll out `rollout_steps` steps of every episode (finished slots restart at once)
     2. shaped reward  r_t = d_{t-1} . v_t  + healthy - ctrl_cost |a_t|^2  + success_bonus * success_t
+                            - fail_penalty * failed_t
        where v_t is the torso's planar velocity and d the shortest-path direction (`ant_expert.Guidance`)
     3. GAE(gamma, lambda) advantages, normalised per minibatch; returns scaled by a running std (CleanRL's
        NormalizeReward)
@@ -51,7 +52,9 @@ def collect(expert: AntExpert, env: AntPinpadBatch, guide: Guidance, obs: np.nda
         along = ((env.qpos[:, :2] - xy) / DT * d).sum(1)  # velocity along the path direction (B,)
         ended = term | trunc
         healthy = np.where(term & ~(success > 0), 0.0, cfg.healthy_reward)  # no bonus on a failing step
+        failed = term & ~(success > 0)
         rew = along + healthy - cfg.ctrl_cost * (a.clamp(-1, 1).numpy() ** 2).sum(1) + cfg.success_bonus * success
+        rew = rew - cfg.fail_penalty * failed
         for k, v in (("obs", x), ("act", a.numpy()), ("logp", logp.numpy()), ("rew", rew), ("done", ended),
                      ("value", value.numpy())):  # fmt: skip
             buf[k][t] = v

@@ -5,6 +5,7 @@
             (then)  + MLP(norm(.))                         ... followed by a ReLU MLP
     p(a_t | o_{1:t}) = head_a(norm(e_{t,L}))               categorical (grid) or diagonal Gaussian (ant)
     p(o_{t+1} | o_{1:t}) = head_o(norm(e_{t,L}))            the lambda term of the pretraining loss
+                                                           (grid: a categorical per object; ant: a Gaussian)
 Inputs are observations only: past actions are not fed back ([P] Alg. 1-2).
 
 The interface (probes, controllers, the metacontroller and internal RL use nothing else):
@@ -26,8 +27,10 @@ import torch.nn.functional as F
 
 from minirl.config import ModelConfig
 from minirl.control import Controller, apply_controller
+from minirl.envs.ant_core import ACTION_DIM as ANT_ACTION_DIM
+from minirl.envs.ant_core import OBS_DIM as ANT_OBS_DIM
 from minirl.envs.grid_core import NUM_CELLS, NUM_OBJECTS
-from minirl.models.embedding import GridEmbedding
+from minirl.models.embedding import GridEmbedding, VectorEmbedding
 from minirl.models.hawk import HawkMixer
 from minirl.models.transformer import CausalSelfAttention
 
@@ -55,21 +58,31 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x)), cache
 
 
-class SequenceModel(nn.Module):
-    """Causal model of expert behaviour on gridworld-pinpad observations (object cells, (B, T, 13))."""
+LOG_STD_RANGE = (-5.0, 2.0)  # the ant's Gaussian heads: std between 0.007 and 7.4
 
-    num_actions = 4
+
+class SequenceModel(nn.Module):
+    """Causal model of expert behaviour: gridworld object cells (B, T, 13) -> 4 action logits, or ant
+    observations (B, T, 41) -> a diagonal Gaussian over 8 torques (`cfg.env`)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.embed = GridEmbedding(cfg.d_model, cfg.obs_embedding == "relative", cfg.init_scale)
+        self.continuous = cfg.env == "ant"
+        if self.continuous:
+            self.num_actions = ANT_ACTION_DIM
+            self.embed = VectorEmbedding(ANT_OBS_DIM, cfg.d_model)
+            self.action_head = nn.Linear(cfg.d_model, 2 * ANT_ACTION_DIM)  # mean and log-std per torque
+            self.obs_head = nn.Linear(cfg.d_model, 2 * ANT_OBS_DIM)  # mean and log-std of o_{t+1}
+        else:
+            self.num_actions = 4
+            self.embed = GridEmbedding(cfg.d_model, cfg.obs_embedding == "relative", cfg.init_scale)
+            self.action_head = nn.Linear(cfg.d_model, self.num_actions)
+            self.obs_head = nn.Linear(cfg.d_model, NUM_OBJECTS * NUM_CELLS)  # per object: logits over its next cell
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
-        self.action_head = nn.Linear(cfg.d_model, self.num_actions)
-        self.obs_head = nn.Linear(cfg.d_model, NUM_OBJECTS * NUM_CELLS)  # per object: logits over its next cell
         for name, p in self.named_parameters():  # variance scaling (fan-in) of all linear weights ([P] Tab. A16)
-            if p.dim() == 2 and name.endswith("weight") and "embed" not in name:
+            if p.dim() == 2 and name.endswith("weight") and ("embed" not in name or self.continuous):
                 std = math.sqrt(cfg.init_scale / p.shape[1])
                 nn.init.trunc_normal_(p, std=std, a=-2 * std, b=2 * std)
             elif name.endswith(".bias") and p.dim() == 1 and "norm" not in name and "gate" not in name:
@@ -111,9 +124,14 @@ class SequenceModel(nn.Module):
         return es
 
     def heads(self, e_L: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Action logits (..., 4), and the normed final residual `h` that `obs_nll` reads (computed only if used)."""
+        """Action logits (..., 4), or the ant's Gaussian `action_mean`, `action_log_std` (..., 8); and the normed
+        final residual `h` that `obs_nll` reads (its head runs only if used)."""
         h = self.norm(e_L)
-        return {"action_logits": self.action_head(h), "h": h}
+        out = self.action_head(h)
+        if self.continuous:
+            mean, log_std = out.chunk(2, -1)
+            return {"action_mean": mean, "action_log_std": log_std.clamp(*LOG_STD_RANGE), "h": h}
+        return {"action_logits": out, "h": h}
 
     # ------------------------------------------------------------------ one step at a time (rollouts)
     def init_state(self, batch: int, device: torch.device | str = "cpu") -> list[dict]:
@@ -139,12 +157,24 @@ class SequenceModel(nn.Module):
     # ------------------------------------------------------------------ likelihoods
     @staticmethod
     def action_nll(heads: dict, actions: torch.Tensor) -> torch.Tensor:
-        """-log p(a_t | o_{1:t}) per step, (B, T)."""
+        """-log p(a_t | o_{1:t}) per step, (B, T): categorical (grid, actions (B, T)) or Gaussian (ant, (B, T, 8))."""
+        if "action_mean" in heads:
+            return gaussian_nll(heads["action_mean"], heads["action_log_std"], actions)
         logits = heads["action_logits"]
         return F.cross_entropy(logits.flatten(0, -2), actions.flatten(), reduction="none").view(actions.shape)
 
     def obs_nll(self, heads: dict, next_obs: torch.Tensor) -> torch.Tensor:
-        """-log p(o_{t+1} | o_{1:t}) per step, (B, T): one categorical over cells per object (exact for the one-hot)."""
+        """-log p(o_{t+1} | o_{1:t}) per step, (B, T): one categorical over cells per object (grid, exact for the
+        one-hot), or a diagonal Gaussian over the 41 numbers (ant)."""
+        if self.continuous:
+            mean, log_std = self.obs_head(heads["h"]).chunk(2, -1)  # (B, T, 41) each
+            return gaussian_nll(mean, log_std.clamp(*LOG_STD_RANGE), next_obs)
         logits = self.obs_head(heads["h"]).unflatten(-1, (NUM_OBJECTS, NUM_CELLS))  # (B, T, 13, 49)
         nll = F.cross_entropy(logits.flatten(0, -2), next_obs.flatten(), reduction="none")
         return nll.view(next_obs.shape).sum(-1)
+
+
+def gaussian_nll(mean: torch.Tensor, log_std: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log N(x; mean, diag(exp(log_std))^2), summed over the last dimension: (..., k) -> (...)."""
+    z = (x - mean) * torch.exp(-log_std)
+    return (0.5 * z.pow(2) + log_std + 0.5 * math.log(2 * math.pi)).sum(-1)

@@ -38,6 +38,12 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> dict:
     return ckpt
 
 
+def base_model_cfg(ckpt: dict) -> dict:
+    """The base-model config a metacontroller (or CompILE) checkpoint was trained on, with fields added to
+    ModelConfig since then filled in with their defaults, so older checkpoints still match their base."""
+    return dataclasses.asdict(ModelConfig(**ckpt["base_model_cfg"]))
+
+
 def load_base_model(path: str | Path, device: str | torch.device = "cpu"):
     """Rebuild a frozen-ready base model from a pretraining run directory or checkpoint file (eval mode)."""
     from minirl.models.sequence_model import SequenceModel
@@ -134,8 +140,8 @@ def load_metacontroller(path: str | Path, model, device: str | torch.device = "c
 
     ckpt = load_checkpoint(path, kind="metacontroller")
     base_cfg = dataclasses.asdict(model.cfg)
-    if ckpt["base_model_cfg"] != base_cfg:
-        theirs = ckpt["base_model_cfg"]
+    theirs = base_model_cfg(ckpt)
+    if theirs != base_cfg:
         diff = {k: (theirs.get(k), v) for k, v in base_cfg.items() if theirs.get(k) != v}
         raise ValueError(f"{path} was trained on another base model: (its base, this base) differ in {diff}")
     meta = Metacontroller(ckpt["d_model"], MetacontrollerConfig(**ckpt["config"]))

@@ -177,10 +177,10 @@ class FixedIntervalSwitch(nn.Module):
 
 def load_compile(path, model, device="cpu") -> tuple[FixedIntervalSwitch, int, dict]:
     """A trained CompILE checkpoint as internal RL's frozen controller; loads its co-trained weights into `model`."""
-    from minirl.checkpoints import load_checkpoint
+    from minirl.checkpoints import base_model_cfg, load_checkpoint
 
     ckpt = load_checkpoint(path, kind="compile")
-    if ckpt["base_model_cfg"] != dataclasses.asdict(model.cfg):
+    if base_model_cfg(ckpt) != dataclasses.asdict(model.cfg):
         raise ValueError(f"{path} was trained on another base model ({ckpt['base_model_cfg']})")
     model.load_state_dict(ckpt["base_state_dict"])
     cmod = CompILE(model, ckpt["layer"], CompILEConfig(**ckpt["config"]))

@@ -189,9 +189,12 @@ class PretrainConfig:
     checkpoint_every: int = arg(1000, "steps between resumable checkpoints")
 
     def __post_init__(self):
-        check_env(self.env)
+        if self.env not in ("gridworld", "ant"):
+            raise ValueError(f"unknown env {self.env!r}: expected 'gridworld' or 'ant'")
         if isinstance(self.model, dict):
-            self.model = ModelConfig(**self.model)
+            self.model = ModelConfig(**{"env": self.env, **self.model})
+        if self.model.env != self.env:
+            raise ValueError(f"model.env {self.model.env!r} does not match env {self.env!r}")
         for name in ("steps", "batch_size", "train_episodes", "heldout_episodes", "eval_every", "eval_episodes"):
             check_range(name, getattr(self, name), 1)
         check_range("lr", self.lr, 1e-8, 1.0)
@@ -228,7 +231,11 @@ def pretrain_preset(name: str, **overrides) -> PretrainConfig:
     if name not in presets:
         raise ValueError(f"unknown preset {name!r}: expected one of {sorted(presets)}")
     values = {**presets[name], **overrides}
-    values["model"] = {**presets[name].get("model", {}), **overrides.get("model", {})}
+    ant = {"arch": "hawk"} if overrides.get("env") == "ant" else {}  # the paper's ant base model is a Hawk
+    values["model"] = {**presets[name].get("model", {}), **ant, **overrides.get("model", {})}
+    if overrides.get("env") == "ant":
+        values["obs_coef"] = overrides.get("obs_coef", 10.0)  # [P] Tab. A5: lambda = 10 for the ant
+        values["model"].pop("obs_embedding", None)
     return PretrainConfig(preset=name, **values)
 
 

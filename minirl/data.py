@@ -109,7 +109,7 @@ class Trajectories:
         return json.loads(str(self.arrays["meta"]))
 
     def subset(self, idx: np.ndarray) -> Trajectories:
-        return Trajectories({k: (v if k == "meta" else v[idx]) for k, v in self.arrays.items()})
+        return type(self)({k: (v if k == "meta" else v[idx]) for k, v in self.arrays.items()})
 
     def split(self, holdout: int) -> tuple[Trajectories, Trajectories]:
         """(train, held-out): the last `holdout` episodes are held out (their layouts are fresh draws)."""
@@ -171,9 +171,14 @@ def load_dataset(path: str | Path) -> Trajectories:
         raise ValueError(f"{path} is not a minirl gridworld dataset: a single .npy array, not an .npz archive")
     with f:
         arrays = {k: f[k] for k in f.files}
-    missing = {"layouts", "agent", "actions", "lengths", "seeds"} - arrays.keys()
+    ant = "meta" in arrays and json.loads(str(arrays["meta"])).get("env") == "ant"
+    missing = {"layouts", "obs" if ant else "agent", "actions", "lengths", "seeds"} - arrays.keys()
     if missing:
-        raise ValueError(f"{path} is not a minirl gridworld dataset: missing {sorted(missing)}")
+        raise ValueError(f"{path} is not a minirl {'ant' if ant else 'gridworld'} dataset: missing {sorted(missing)}")
+    if ant:
+        from minirl.data_ant import AntTrajectories
+
+        return AntTrajectories(arrays)
     return Trajectories(arrays)
 
 

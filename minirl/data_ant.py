@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 import minirl
+from minirl.data import Trajectories
 from minirl.envs.ant_batch import AntPinpadBatch
 from minirl.envs.ant_core import ACTION_DIM, MAX_STEPS, NUM_OBJECTS, OBS_DIM
 from minirl.experts.ant_expert import AntExpert, Guidance
@@ -89,3 +90,24 @@ def generate_ant(
             "minirl": minirl.__version__}  # fmt: skip
     out["meta"] = np.array(json.dumps(meta))
     return out
+
+
+class AntTrajectories(Trajectories):
+    """A loaded ant dataset: the gridworld's batching (length buckets, splits), with float observations."""
+
+    def batch(self, idx: np.ndarray, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+        """Padded torch batch of episodes `idx`, cut to their longest length T:
+
+        obs (B, T, 41) float    o_t        next_obs (B, T, 41)    o_{t+1}
+        actions (B, T, 8) float            subgoals (B, T) long   mask (B, T) bool   (padding: zeros, -1)
+        """
+        a = self.arrays
+        T = int(a["lengths"][idx].max())
+        mask = np.arange(T)[None] < a["lengths"][idx, None]  # (B, T)
+        obs = a["obs"][idx, : T + 1].astype(np.float32)  # (B, T+1, 41)
+        to = lambda x, dt: torch.as_tensor(np.ascontiguousarray(x), dtype=dt, device=device)  # noqa: E731
+        return {
+            "obs": to(obs[:, :-1], torch.float32), "next_obs": to(obs[:, 1:], torch.float32),
+            "actions": to(a["actions"][idx, :T], torch.float32), "subgoals": to(a["subgoals"][idx, :T], torch.long),
+            "mask": to(mask, torch.bool),
+        }  # fmt: skip

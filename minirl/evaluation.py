@@ -33,11 +33,13 @@ def heldout_metrics(model, data: Trajectories, device="cpu", ceiling: bool = Fal
     for lo in range(0, len(data), batch_size):
         b = data.batch(np.arange(lo, min(lo + batch_size, len(data))), device)
         heads = model(b["obs"])
-        pred = heads["action_logits"].argmax(-1)  # (B, T)
-        ok = b["optimal"].gather(-1, pred[..., None])[..., 0] & b["mask"]
-        correct += ok.sum().item()
+        if "action_logits" in heads:  # the gridworld: is the argmax one of the expert's optimal actions?
+            pred = heads["action_logits"].argmax(-1)  # (B, T)
+            correct += (b["optimal"].gather(-1, pred[..., None])[..., 0] & b["mask"]).sum().item()
         nll += (model.action_nll(heads, b["actions"]) * b["mask"]).sum().item()
         total += b["mask"].sum().item()
+    if getattr(model, "continuous", False):  # the ant: torques have no "optimal" set, the NLL is the measure
+        return {"heldout_action_nll": nll / total}
     out = {"optimal_action_accuracy": correct / total, "heldout_action_nll": nll / total}
     if ceiling:
         out["optimal_action_ceiling"] = bayes_ceiling(data)
@@ -103,4 +105,23 @@ def evaluate_base_model(model, episodes: int = 1000, seed: int = 0) -> dict:
                     generator=gen)  # fmt: skip
         out[f"posttrain_success{suffix}"] = float(r["success"].mean())
         out[f"posttrain_colours{suffix}"] = float(r["progress"].mean())  # correct colours of 12
+    return out
+
+
+@torch.no_grad()
+def evaluate_ant_base_model(model, episodes: int = 64, seed: int = 0) -> dict:
+    """The ant's base model rolled out alone (500 steps at most): pads visited in a pretraining task's order
+    (task-set mode, as for the gridworld), and the post-training task 0-1-2-3."""
+    from minirl.envs.ant_batch import AntPinpadBatch
+    from minirl.tasks import ANT_POSTTRAIN_TASK
+
+    device = next(model.parameters()).device
+    seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=episodes)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    out = {}
+    for name, env in (("valid_task", AntPinpadBatch(episodes, task_set="pretrain")),
+                      ("posttrain", AntPinpadBatch(episodes, task=ANT_POSTTRAIN_TASK))):  # fmt: skip
+        r = rollout(env, model, greedy=True, seeds=seeds, generator=gen)
+        out[f"{name}_success" if name == "posttrain" else "valid_task_rate"] = float(r["success"].mean())
+        out[f"{name}_pads"] = float(r["progress"].mean())
     return out

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from minirl.checkpoints import load_checkpoint, save_checkpoint
 from minirl.config import PretrainConfig
 from minirl.data import Trajectories, generate_gridworld, load_dataset
-from minirl.evaluation import evaluate_base_model, heldout_metrics
+from minirl.evaluation import evaluate_ant_base_model, evaluate_base_model, heldout_metrics
 from minirl.models.sequence_model import SequenceModel
 from minirl.runs import Run, default_out, seed_everything
 
@@ -61,7 +61,17 @@ def pretrain_loss(model: SequenceModel, batch: dict, obs_coef: float) -> tuple[t
 
 
 def load_data(cfg: PretrainConfig) -> tuple[Trajectories, Trajectories]:
-    """(train, held-out). Held-out episodes come from another seed: fresh layouts the model never saw."""
+    """(train, held-out). Held-out episodes come from another seed: fresh layouts the model never saw.
+
+    The ant has no cheap expert to draw fresh episodes from: its held-out set is the last `heldout_episodes`
+    (at most a fifth) of the `--data` file, whose layouts are also fresh draws."""
+    if cfg.env == "ant":
+        if not cfg.data:
+            raise ValueError("ant pretraining needs --data: make it with `minirl data ant --actions sampled`")
+        data = load_dataset(cfg.data)
+        if data.meta.get("env") != "ant":
+            raise ValueError(f"{cfg.data} is a {data.meta.get('env')!r} dataset, not an ant one")
+        return data.split(max(1, min(cfg.heldout_episodes, len(data) // 5)))
     if cfg.data:
         train = load_dataset(cfg.data)
     else:
@@ -141,8 +151,9 @@ def main(cfg: PretrainConfig) -> dict:
     metrics = {
         "train_seconds": round(time.time() - start, 1), "steps": step, "episodes_seen": step * cfg.batch_size,
         "n_params": n_params, "final_action_nll": logs.get("losses/action_nll"),
-        **heldout_metrics(model, heldout, device, ceiling=True),
-        **evaluate_base_model(model, cfg.eval_episodes, seed=cfg.seed + 20_000),
+        **heldout_metrics(model, heldout, device, ceiling=cfg.env == "gridworld"),
+        **(evaluate_ant_base_model if cfg.env == "ant" else evaluate_base_model)(
+            model, cfg.eval_episodes, seed=cfg.seed + 20_000),
     }  # fmt: skip
     metrics = run.finish(metrics)
     print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))

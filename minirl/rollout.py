@@ -5,7 +5,7 @@ raw-action RL are all this loop with a different chooser. Per raw step t, for al
 
     e_t = model.step_lower(o_t)                      residual stream at the controlled layer l
     U_t = chooser(t, e_t, env)                       None (uncontrolled) or a controller (control.py)
-    a_t ~ p(a | e_t + U_t e_t, ...)                  model.step_upper; greedy = argmax
+    a_t ~ p(a | e_t + U_t e_t, ...)                  model.step_upper; greedy = argmax (ant: the mean)
     o_{t+1}, r_t, ... = env.step(a_t)
 
 Finished episodes keep stepping with dummy inputs (the batch stays in lockstep); their steps are masked.
@@ -32,7 +32,8 @@ def rollout(
     record_obs: bool = False,
 ) -> dict[str, np.ndarray | torch.Tensor]:  # fmt: skip
     """Run B episodes to their end. Returns per-episode `success`, `progress`, `length`, and per-step
-    `actions` (B, T), `subgoals` (B, T), `active` (B, T) (and `residuals` (B, T, D) at `layer`, `obs` (B, T, 13))."""
+    `actions` (B, T) (ant: (B, T, 8)), `subgoals` (B, T), `active` (B, T) (and `residuals` (B, T, D) at `layer`,
+    `obs` (B, T, 13 or 41)). `env` is a `GridPinpadBatch` or an `AntPinpadBatch` (with an ant model)."""
     layer = model.n_layers // 2 if layer is None else layer
     device = next(model.parameters()).device
     obs, _ = env.reset(seeds)
@@ -47,12 +48,7 @@ def rollout(
         subgoals.append(env.subgoal())
         e = model.step_lower(torch.as_tensor(obs, device=device), state, layer)  # (B, D)
         U = chooser(t, e, env) if chooser is not None else None
-        logits = model.step_upper(e, state, layer, U)["action_logits"]  # (B, 4)
-        if greedy:
-            a = logits.argmax(-1)
-        else:
-            a = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=generator)[:, 0]
-        a = a.cpu().numpy()
+        a = sample_action(model.step_upper(e, state, layer, U), greedy, generator).cpu().numpy()
         actions.append(a)
         if record_residuals:
             residuals.append(e.cpu())
@@ -66,3 +62,17 @@ def rollout(
     if record_obs:
         out["obs"] = np.stack(observations, 1)
     return out
+
+
+def sample_action(heads: dict, greedy: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+    """An action from the model's head for step t: (B,) indices (grid), or (B, 8) torques clipped to [-1, 1] (ant)."""
+    if "action_mean" in heads:
+        mean = heads["action_mean"]
+        if not greedy:
+            noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            mean = mean + heads["action_log_std"].exp() * noise
+        return mean.clamp(-1.0, 1.0).double()
+    logits = heads["action_logits"]  # (B, 4)
+    if greedy:
+        return logits.argmax(-1)
+    return torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=generator)[:, 0]

@@ -236,6 +236,10 @@ def pretrain_preset(name: str, **overrides) -> PretrainConfig:
     if overrides.get("env") == "ant":
         values["obs_coef"] = overrides.get("obs_coef", 10.0)  # [P] Tab. A5: lambda = 10 for the ant
         values["model"].pop("obs_embedding", None)
+        # ant episodes are up to 500 steps, 5x the gridworld's: fewer, smaller batches keep `cpu` within ~30 min
+        # (not yet calibrated on real expert data: no ant expert exists yet)
+        sizes = {"cpu": dict(steps=2000, batch_size=32, eval_episodes=64), "gpu": dict(steps=20_000, batch_size=128)}
+        values.update({k: v for k, v in sizes.get(name, {}).items() if k not in overrides})
     return PretrainConfig(preset=name, **values)
 
 

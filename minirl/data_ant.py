@@ -32,7 +32,7 @@ import minirl
 from minirl.data import Trajectories
 from minirl.envs.ant_batch import AntPinpadBatch
 from minirl.envs.ant_core import ACTION_DIM, MAX_STEPS, NUM_OBJECTS, OBS_DIM
-from minirl.experts.ant_expert import AntExpert, Guidance
+from minirl.experts.ant_expert import AntExpert, Guidance, expert_actions
 from minirl.tasks import parse_task_set
 
 
@@ -70,9 +70,7 @@ def generate_ant(
                 break
             out["obs"][idx[running], t] = obs[running]
             out["subgoals"][idx[running], t] = env.subgoal()[running]
-            guide.update(env)
-            x, _ = guide.observation(env, obs)
-            a = expert.act(x, deterministic=actions == "mean", generator=gen)  # (n, 8) in [-1, 1]
+            a = expert_actions(expert, guide, env, actions == "mean", gen)  # (n, 8) in [-1, 1]
             out["actions"][idx[running], t] = a[running]
             obs, *_ = env.step(a)
             ended = running & env.done

@@ -11,6 +11,7 @@ from minirl.envs.ant_core import CELL, NUM_COLOURS, cell_centres, cell_of, dista
 from minirl.experts.ant_expert import EXPERT_OBS_DIM, AntExpert, Guidance, RunningNorm, distance_maps
 from minirl.experts.ant_ppo import gae, load_expert
 from minirl.experts.ant_ppo import main as train_expert
+from minirl.experts.ant_symmetry import canonical_features, relabel_actions, relabel_joints, unrelabel_actions
 
 
 def test_distance_maps_equal_breadth_first_search():
@@ -33,7 +34,7 @@ def test_guidance_leads_to_the_target():
     goal = env.layout[np.arange(16), env.target()]
     for b in range(16):
         for _ in range(20):  # a kinematic point walker, half a cell per move
-            x, d = guide.observation(env, env.obs())
+            x, d, _ = guide.observation(env)
             assert np.isclose(np.linalg.norm(d[b]), 1.0)
             env.qpos[b, :2] += 0.5 * CELL * d[b]
             env.cell[b] = cell_of(env.qpos[b, :2])
@@ -124,3 +125,60 @@ def test_bad_config_is_named():
 
 def test_pad_centres_are_inside_their_cells():
     assert (cell_of(cell_centres(np.arange(16))) == np.arange(16)).all()
+
+
+# ---------------------------------------------------------------- the ant's four-fold symmetry
+def relabelled_state(qpos, qvel, k: int):
+    """The same physical ant with its legs relabelled k times: torso yaw -k*90 deg, body-frame spin turned."""
+    import mujoco
+
+    q2, v2 = qpos.copy(), qvel.copy()
+    half = -k * np.pi / 4
+    turn = np.array([np.cos(half), 0.0, 0.0, np.sin(half)])
+    mujoco.mju_mulQuat(q2[3:7], qpos[3:7], turn)  # torso frame turned about its own z
+    a = k * np.pi / 2
+    c, s = np.cos(a), np.sin(a)
+    v2[3:5] = [c * qvel[3] - s * qvel[4], s * qvel[3] + c * qvel[4]]
+    q2[7:] = relabel_joints(qpos[None, 7:], np.array([k]))[0]
+    v2[6:] = relabel_joints(qvel[None, 6:], np.array([k]))[0]
+    return q2, v2
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_relabelling_the_legs_is_an_exact_symmetry(k):
+    """Stepping the ant and its relabelled twin with relabelled torques keeps every geom in the same place."""
+    import mujoco
+
+    from minirl.envs.ant_core import build_model
+
+    m = build_model()
+    a, b = mujoco.MjData(m), mujoco.MjData(m)
+    ep = sample_episode(k, 1)
+    a.qpos[:], a.qvel[:] = ep["qpos"], np.random.default_rng(k).uniform(-0.5, 0.5, 14)
+    b.qpos[:], b.qvel[:] = relabelled_state(a.qpos.copy(), a.qvel.copy(), k)
+    legs = [g for g in range(m.ngeom) if m.geom_bodyid[g] > 0 and m.body_mocapid[m.geom_bodyid[g]] < 0]
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        u = rng.uniform(-1, 1, (1, 8))
+        a.ctrl[:], b.ctrl[:] = u[0], relabel_actions(u, np.array([k]))[0]
+        mujoco.mj_step(m, a, 5)
+        mujoco.mj_step(m, b, 5)
+    pa, pb = a.geom_xpos[legs], b.geom_xpos[legs]
+    assert np.linalg.norm(pa[:, None] - pb[None], axis=-1).min(1).max() < 1e-8  # same geoms, other labels
+    assert np.linalg.norm(pa - pb) > 0.1  # ... and the labels really moved
+
+
+def test_canonical_features_do_not_depend_on_the_labelling():
+    rng = np.random.default_rng(0)
+    for seed in range(20):
+        ep = sample_episode(seed, 1)
+        qvel = rng.uniform(-1, 1, 14)
+        d = rng.normal(size=2)
+        d /= np.linalg.norm(d)
+        x, k = canonical_features(ep["qpos"][None], qvel[None], d[None])
+        q2, v2 = relabelled_state(ep["qpos"], qvel, int(rng.integers(1, 4)))
+        x2, _ = canonical_features(q2[None], v2[None], d[None])
+        np.testing.assert_allclose(x, x2, atol=1e-6)  # one physical ant, one canonical view
+        assert abs(np.arctan2(x[0, -1], x[0, -2])) <= np.pi / 4 + 1e-6  # the direction within 45 degrees
+        u = rng.uniform(-1, 1, (1, 8))
+        np.testing.assert_allclose(unrelabel_actions(relabel_actions(u, k), k), u)

@@ -11,12 +11,14 @@ direction (spec 3.2). `Guidance` computes both for B episodes of `AntPinpadBatch
     d_t         unit vector from the torso to the centre of the next cell on the path (ours: aiming at the
                 centre, not along the cardinal axis, keeps a drifting ant inside its row or column)
 
-The expert's input is [env observation (41), map (64), d_t in the torso's frame (2)]. The last part is ours
-(INFER): the torso turns freely, and handing the policy the direction in its own frame saves it learning a
-rotation from the quaternion, which on a CPU budget is the difference between walking and not.
+The paper's one-hot map (`Guidance.map`) is kept for reference, but what the policy reads is the path
+direction d_t it implies, with the ant's own state, in a canonical frame (`ant_symmetry`, ours): the ant's
+four-fold symmetry turns every direction into one within 45 degrees of the torso's x axis, so the policy
+learns one wedge of directions instead of all of them. Without it, no CPU-budget run learned to walk where
+the path points (README). The expert never reads the task, only where the path goes next.
 
 The policy is an MLP, not the paper's 6-layer Hawk (INFER): with the direction in its input the task is
-Markov, so memory buys nothing, and an MLP trains several times faster on a CPU. Observations are normalised
+Markov, so memory buys nothing, and an MLP trains several times faster on a CPU. Inputs are normalised
 by running statistics that travel in the checkpoint. `mean` actions (clipped to [-1, 1]) are the metacontroller
 dataset's actions; sampled ones the pretraining dataset's (spec 3.2).
 """
@@ -27,9 +29,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from minirl.envs.ant_core import ACTION_DIM, CELL, NUM_CELLS, NUM_COLOURS, OBS_DIM, OUTSIDE, G, cell_centres, torso_yaw
+from minirl.envs.ant_core import ACTION_DIM, CELL, NUM_CELLS, NUM_COLOURS, OUTSIDE, G, cell_centres
+from minirl.experts.ant_symmetry import FEATURE_DIM, canonical_features, unrelabel_actions
 
-EXPERT_OBS_DIM = OBS_DIM + 4 * NUM_CELLS + 2  # 107
+EXPERT_OBS_DIM = FEATURE_DIM  # 28
 
 _DELTAS = ((1, 0), (0, 1), (-1, 0), (0, -1))  # (d_row, d_col) of up, right, down, left
 
@@ -102,13 +105,12 @@ class Guidance:
         ok = (env.cell != OUTSIDE) & np.isfinite(self.dist[B, cell]) & (nxt >= 0) & (env.target() >= 0)
         return np.where(ok[:, None], vec / np.maximum(norm, 1e-6), 0.0)
 
-    def observation(self, env, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(expert observation (B, 107) float32, world-frame direction (B, 2)) after `update`."""
+    def observation(self, env) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """After `update`: (the expert's input (B, 28) float32, in the canonical frame; the world-frame path
+        direction (B, 2); the relabellings k (B,) that map the expert's torques back, `ant_symmetry`)."""
         d = self.direction(env)  # (B, 2)
-        yaw = torso_yaw(env.qpos)
-        c, s = np.cos(yaw), np.sin(yaw)
-        d_body = np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]], 1)  # rotate by -yaw
-        return np.concatenate([obs, self.map.reshape(len(obs), -1), d_body], 1).astype(np.float32), d
+        x, k = canonical_features(env.qpos, env.qvel, d)
+        return x, d, k
 
 
 # ---------------------------------------------------------------- the policy
@@ -156,7 +158,7 @@ class AntExpert(nn.Module):
         self.log_std = nn.Parameter(torch.full((ACTION_DIM,), -0.5))
 
     def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        """(B, 107) raw expert observations -> Normal over (B, 8) torques."""
+        """(B, 28) canonical features -> Normal over (B, 8) torques (in the canonical frame)."""
         mean = self.actor(self.norm(obs))
         return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
 
@@ -165,10 +167,17 @@ class AntExpert(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None) -> np.ndarray:
-        """(B, 107) expert observations -> (B, 8) torques in [-1, 1]: the mean, or a sample of the Gaussian."""
+        """(B, 28) canonical features -> (B, 8) torques in [-1, 1] (canonical frame): the mean or a sample."""
         d = self.dist(torch.as_tensor(obs))
         a = d.mean if deterministic else d.mean + d.stddev * torch.randn(d.mean.shape, generator=generator)
         return a.clamp(-1.0, 1.0).numpy().astype(np.float64)
+
+
+def expert_actions(expert: AntExpert, guide: Guidance, env, deterministic: bool = False, generator=None) -> np.ndarray:
+    """(B, 8) torques for the real ants of `env`: guidance, the canonical frame, the policy, and back."""
+    guide.update(env)
+    x, _, k = guide.observation(env)
+    return unrelabel_actions(expert.act(x, deterministic, generator), k)
 
 
 def success_rate(expert: AntExpert, task, episodes: int, seed: int, deterministic: bool = True) -> dict:
@@ -177,13 +186,20 @@ def success_rate(expert: AntExpert, task, episodes: int, seed: int, deterministi
 
     env = AntPinpadBatch(episodes, task=task)
     guide = Guidance(episodes)
-    obs, _ = env.reset(seeds=np.arange(episodes) + seed)
+    env.reset(seeds=np.arange(episodes) + seed)
     gen = torch.Generator().manual_seed(seed)
     while not env.done.all():
-        guide.update(env)
-        x, _ = guide.observation(env, obs)
-        obs, *_ = env.step(expert.act(x, deterministic, gen))
+        env.step(expert_actions(expert, guide, env, deterministic, gen))
     return {"success": float(env.success.mean()), "pads": float(env.progress.mean()), "length": float(env.t.mean())}
 
 
-__all__ = ["AntExpert", "Guidance", "EXPERT_OBS_DIM", "distance_maps", "success_rate", "CELL", "NUM_COLOURS"]
+__all__ = [
+    "AntExpert",
+    "Guidance",
+    "EXPERT_OBS_DIM",
+    "distance_maps",
+    "expert_actions",
+    "success_rate",
+    "CELL",
+    "NUM_COLOURS",
+]

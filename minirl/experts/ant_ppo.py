@@ -27,6 +27,7 @@ from minirl.config import AntExpertConfig
 from minirl.envs.ant_batch import AntPinpadBatch
 from minirl.envs.ant_core import FRAME_SKIP
 from minirl.experts.ant_expert import AntExpert, Guidance, success_rate
+from minirl.experts.ant_symmetry import unrelabel_actions
 from minirl.runs import Run, default_out, seed_everything
 from minirl.tasks import ANT_POSTTRAIN_TASK
 
@@ -41,30 +42,30 @@ def collect(expert: AntExpert, env: AntPinpadBatch, guide: Guidance, obs: np.nda
     stats = {"success": 0, "episodes": 0, "speed": 0.0}
     for t in range(T):
         guide.update(env)
-        x, d = guide.observation(env, obs)  # (B, 107), (B, 2)
+        x, d, k = guide.observation(env)  # (B, 28) canonical features, (B, 2), (B,)
         with torch.no_grad():
             xt = torch.as_tensor(x)
             dist, value = expert.dist(xt), expert.value(xt)
             a = dist.sample()  # (B, 8)
             logp = dist.log_prob(a).sum(-1)
         xy = env.qpos[:, :2].copy()
-        obs, success, term, trunc, _ = env.step(a.clamp(-1, 1).numpy())
+        obs, success, term, trunc, _ = env.step(unrelabel_actions(a.clamp(-1, 1).numpy().astype(np.float64), k))
         along = ((env.qpos[:, :2] - xy) / DT * d).sum(1)  # velocity along the path direction (B,)
         ended = term | trunc
         healthy = np.where(term & ~(success > 0), 0.0, cfg.healthy_reward)  # no bonus on a failing step
         failed = term & ~(success > 0)
         rew = along + healthy - cfg.ctrl_cost * (a.clamp(-1, 1).numpy() ** 2).sum(1) + cfg.success_bonus * success
         rew = rew - cfg.fail_penalty * failed
-        for k, v in (("obs", x), ("act", a.numpy()), ("logp", logp.numpy()), ("rew", rew), ("done", ended),
+        for key, v in (("obs", x), ("act", a.numpy()), ("logp", logp.numpy()), ("rew", rew), ("done", ended),
                      ("value", value.numpy())):  # fmt: skip
-            buf[k][t] = v
+            buf[key][t] = v
         stats["success"] += int(success.sum())
         stats["episodes"] += int(ended.sum())
         stats["speed"] += float(along.mean()) / T
         if ended.any():
             obs, _ = env.reset_done()
     guide.update(env)
-    x, _ = guide.observation(env, obs)
+    x, _, _ = guide.observation(env)
     with torch.no_grad():
         buf["last_value"] = expert.value(torch.as_tensor(x)).numpy()
     return buf, obs, stats

@@ -90,6 +90,7 @@ class AntExpertConfig:
     eval_every: int = arg(100, "iterations between evaluations")
     eval_episodes: int = arg(128, "fresh layouts per evaluation (pretraining tasks and the post-training task)")
     checkpoint_every: int = arg(25, "iterations between resumable checkpoints")
+    init: str = arg("", "start from these weights (and input statistics): 'pretrained' or an expert run directory")
 
     def __post_init__(self):
         if self.env != "ant":

@@ -87,6 +87,10 @@ def test_train_tiny_resume_and_generate_data(tmp_path, one_torch_thread):
     more = train_expert(expert_preset("tiny", out=str(tmp_path / "expert"), iterations=3))  # resumes at 2
     assert more["env_steps"] == 3 * cfg.num_envs * cfg.rollout_steps
     expert = load_expert(tmp_path / "expert")
+    warm = train_expert(expert_preset("tiny", out=str(tmp_path / "warm"), iterations=1, init=str(tmp_path / "expert")))
+    assert warm["env_steps"] == cfg.num_envs * cfg.rollout_steps  # a new run that starts from trained weights
+    seen = lambda run: load_expert(run).norm.count.item()  # noqa: E731  samples in the input statistics
+    assert seen(tmp_path / "warm") == pytest.approx(seen(tmp_path / "expert") + cfg.num_envs * cfg.rollout_steps)
 
     data = generate_ant(expert, "pretrain", episodes=3, seed=1, actions="mean", progress=False)
     n, T = data["actions"].shape[:2]
@@ -182,3 +186,14 @@ def test_canonical_features_do_not_depend_on_the_labelling():
         assert abs(np.arctan2(x[0, -1], x[0, -2])) <= np.pi / 4 + 1e-6  # the direction within 45 degrees
         u = rng.uniform(-1, 1, (1, 8))
         np.testing.assert_allclose(unrelabel_actions(relabel_actions(u, k), k), u)
+
+
+def test_committed_expert_reaches_correct_pads():
+    """The committed expert (minirl/pretrained/ant_expert.json: command, metrics) walks to correct pads on fixed
+    seeds. It is far below the paper's expert (README), but it must keep doing at least this."""
+    from minirl.checkpoints import resolve_expert
+    from minirl.experts.ant_expert import success_rate
+
+    expert = load_expert(resolve_expert("pretrained"))
+    r = success_rate(expert, "pretrain", episodes=16, seed=0)
+    assert r["pads"] >= 0.5, r  # an untrained policy stands still: 0 pads

@@ -151,6 +151,10 @@ def main(cfg: AntExpertConfig) -> dict:
     opt = torch.optim.Adam(expert.parameters(), lr=cfg.lr, eps=1e-5)
     start = 0
     ckpt_path = run.dir / "checkpoint.pt"
+    if cfg.init and not ckpt_path.exists():  # a new run from trained weights (not a resume: fresh optimiser)
+        from minirl.checkpoints import resolve_expert
+
+        expert.load_state_dict(load_checkpoint(resolve_expert(cfg.init), kind="ant_expert")["state_dict"])
     if ckpt_path.exists():  # resume
         ckpt = load_checkpoint(ckpt_path, kind="ant_expert")
         expert.load_state_dict(ckpt["state_dict"])

@@ -68,7 +68,7 @@ class AntExpertConfig:
     seed: int = arg(0, "seed for layouts, initialisation and sampling")
     out: str = arg("", "run directory (default: runs/expert/ant-<preset>-s<seed>-<time>)")
     num_envs: int = arg(64, "episodes stepped together")
-    nthread: int = arg(1, "threads stepping the physics (MuJoCo releases the GIL)")
+    nthread: int = arg(2, "threads stepping the physics (results do not depend on it: each episode has its own MjData)")
     rollout_steps: int = arg(64, "steps per episode slot per iteration (CleanRL's num_steps)")
     iterations: int = arg(600, "PPO iterations; env steps = iterations x num_envs x rollout_steps")
     epochs: int = arg(10, "passes over each rollout")

@@ -19,7 +19,6 @@ import sys
 import time
 
 from minirl.config import (
-    AntExpertConfig,
     CompILEConfig,
     ControllerConfig,
     DataConfig,
@@ -29,6 +28,7 @@ from minirl.config import (
     ReproduceConfig,
     RLConfig,
 )
+from minirl.experts.ant_config import AntExpertConfig
 
 
 def _add_config_args(parser, cls, positional=("env",), prefix: str = "", suppress: bool = False) -> None:
@@ -80,7 +80,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> dict:
 
 
 def _cmd_expert(args: argparse.Namespace) -> dict:
-    from minirl.config import expert_preset
+    from minirl.experts.ant_config import expert_preset
     from minirl.experts.ant_ppo import main
 
     return main(expert_preset(getattr(args, "preset", "cpu"), **_overrides(args)))

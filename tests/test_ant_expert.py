@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from minirl.config import AntExpertConfig, DataConfig, expert_preset
+from minirl.config import DataConfig
 from minirl.data_ant import generate_ant
 from minirl.envs.ant_batch import AntPinpadBatch
 from minirl.envs.ant_core import CELL, NUM_COLOURS, cell_centres, cell_of, distances, sample_episode
+from minirl.experts.ant_config import AntExpertConfig, expert_preset
 from minirl.experts.ant_expert import EXPERT_OBS_DIM, AntExpert, Guidance, RunningNorm, distance_maps
 from minirl.experts.ant_ppo import gae, load_expert
 from minirl.experts.ant_ppo import main as train_expert

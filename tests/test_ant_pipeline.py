@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from minirl.checkpoints import load_base_model
-from minirl.config import expert_preset, pretrain_preset
+from minirl.config import pretrain_preset
 from minirl.data import load_dataset, save_dataset
 from minirl.data_ant import AntTrajectories, generate_ant
+from minirl.experts.ant_config import expert_preset
 from minirl.experts.ant_ppo import load_expert
 from minirl.experts.ant_ppo import main as train_expert
 from minirl.pretrain import main as pretrain

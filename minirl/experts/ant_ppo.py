@@ -23,9 +23,9 @@ import torch
 from tqdm.auto import tqdm
 
 from minirl.checkpoints import load_checkpoint, save_checkpoint
-from minirl.config import AntExpertConfig
 from minirl.envs.ant_batch import AntPinpadBatch
 from minirl.envs.ant_core import FRAME_SKIP
+from minirl.experts.ant_config import AntExpertConfig
 from minirl.experts.ant_expert import AntExpert, Guidance, success_rate
 from minirl.experts.ant_symmetry import unrelabel_actions
 from minirl.runs import Run, default_out, seed_everything

@@ -75,11 +75,6 @@ class AntPinpadBatch(TaskViews):
         self._start(np.arange(B), seeds)
         return self.obs(), self.info()
 
-    def reset_done(self, seeds=None):
-        """Start new episodes in the finished slots only (an explicit autoreset, for throughput loops)."""
-        self._start(np.flatnonzero(self.done), seeds)
-        return self.obs(), self.info()
-
     def _start(self, idx: np.ndarray, seeds) -> None:
         seeds = episode_seeds(self.np_random, idx, seeds)
         draws = np.zeros(len(idx), np.int64)

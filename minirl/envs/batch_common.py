@@ -83,9 +83,15 @@ def episode_seeds(np_random: np.random.Generator, idx: np.ndarray, seeds) -> np.
 
 
 class TaskViews:
-    """Task-progress views of a batched env that holds a `tracker` and defines `subgoal()` (both batched envs)."""
+    """What both batched envs build on their `tracker`, `_start`, `obs()` and `subgoal()`: task-progress views,
+    `info()`, and restarting the finished slots."""
 
     tracker: TaskTracker
+
+    def reset_done(self, seeds=None):
+        """Start new episodes in the finished slots only (an explicit autoreset, for throughput loops)."""
+        self._start(np.flatnonzero(self.done), seeds)
+        return self.obs(), self.info()
 
     @property
     def progress(self) -> np.ndarray:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from minirl.envs.ant_core import ACTION_DIM, CELL, NUM_CELLS, NUM_COLOURS, OUTSIDE, G, cell_centres
+from minirl.envs.ant_core import ACTION_DIM, NUM_CELLS, OUTSIDE, G, cell_centres
 from minirl.experts.ant_symmetry import FEATURE_DIM, canonical_features, unrelabel_actions
 
 EXPERT_OBS_DIM = FEATURE_DIM  # 28
@@ -229,7 +229,6 @@ __all__ = [
     "EXPERT_OBS_DIM",
     "distance_maps",
     "expert_actions",
+    "record_episode",
     "success_rate",
-    "CELL",
-    "NUM_COLOURS",
 ]

@@ -60,14 +60,15 @@ def load_base_model(path: str | Path, device: str | torch.device = "cpu"):
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"  # committed checkpoints, each with a provenance .json
 
 
-def resolve_base(spec: str) -> Path:
-    """'pretrained' -> the committed gridworld base model; anything else is a run directory or checkpoint file."""
+def resolve_base(spec: str, env: str = "gridworld") -> Path:
+    """'pretrained' -> the committed base model of `env`; anything else is a run directory or checkpoint file."""
     if spec == "pretrained":
-        path = PRETRAINED_DIR / "gridworld_base.pt"
+        path = PRETRAINED_DIR / f"{env}_base.pt"
         if not path.exists():
-            raise FileNotFoundError(
-                f"no committed base model at {path}; train one with `minirl pretrain gridworld` and pass --base RUN_DIR"
-            )
+            how = "minirl data ant --actions sampled, then minirl pretrain ant --data D" if env == "ant" else (
+                "minirl pretrain gridworld")  # fmt: skip
+            raise FileNotFoundError(f"no committed {env} base model ({path}); train one (`{how}`) and pass "
+                                    "--base RUN_DIR")  # fmt: skip
         return path
     path = Path(spec)
     if not path.exists():
@@ -113,9 +114,12 @@ COMMITTED_METACONTROLLERS = {
 }
 
 
-def resolve_metacontroller(spec: str, method: str = "internal") -> Path:
+def resolve_metacontroller(spec: str, method: str = "internal", env: str = "gridworld") -> Path:
     """'pretrained' -> the committed gridworld checkpoint for `method` (see COMMITTED_METACONTROLLERS);
     anything else is a run directory of `minirl metacontroller` (or `minirl compile`) or a checkpoint file."""
+    if spec == "pretrained" and env != "gridworld":
+        raise FileNotFoundError(f"no committed {env} metacontroller: train one (`minirl metacontroller {env} --base "
+                                "RUN`) and pass --metacontroller RUN_DIR")  # fmt: skip
     if spec == "pretrained":
         if method not in COMMITTED_METACONTROLLERS:
             raise ValueError(f"method {method!r} has no committed metacontroller; expected one of "
@@ -159,6 +163,8 @@ def start_frozen_stage(cfg, stage: str):
 
     cfg.out = cfg.out or str(default_out(stage, f"{cfg.env}-{cfg.preset}-s{cfg.seed}"))
     seed_everything(cfg.seed)
-    run, device = Run(cfg.out, cfg), resolve_device(cfg.device)
-    base_path = resolve_base(cfg.base)
-    return run, device, base_path, load_base_model(base_path, device).requires_grad_(False)
+    device, base_path = resolve_device(cfg.device), resolve_base(cfg.base, cfg.env)
+    model = load_base_model(base_path, device).requires_grad_(False)
+    if model.cfg.env != cfg.env:  # before the run directory exists: a refused input leaves nothing behind
+        raise ValueError(f"base model {cfg.base!r} was pretrained on {model.cfg.env!r}, not {cfg.env!r}")
+    return Run(cfg.out, cfg), device, base_path, model

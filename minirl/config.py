@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from minirl.tasks import parse_task_set
 
-ENVS = ("gridworld",)  # ant-pinpad arrives with its own issue
+ENVS = ("gridworld", "ant")
 
 
 def arg(default, help: str):
@@ -170,7 +170,8 @@ def pretrain_preset(name: str, **overrides) -> PretrainConfig:
         values["model"].pop("obs_embedding", None)
         # ant episodes are up to 500 steps, 5x the gridworld's: fewer, smaller batches keep `cpu` within ~30 min
         # (not yet calibrated on real expert data: no ant expert exists yet)
-        sizes = {"cpu": dict(steps=2000, batch_size=32, eval_episodes=64), "gpu": dict(steps=20_000, batch_size=128)}
+        sizes = {"tiny": dict(eval_episodes=8), "cpu": dict(steps=2000, batch_size=32, eval_episodes=64),
+                 "gpu": dict(steps=20_000, batch_size=128)}  # fmt: skip
         values.update({k: v for k, v in sizes.get(name, {}).items() if k not in overrides})
     return PretrainConfig(preset=name, **values)
 
@@ -182,6 +183,7 @@ class FrozenStageConfig:
     env: str = arg("gridworld", "environment")
     preset: str = arg("cpu", "named preset: tiny, cpu, gpu, paper")
     base: str = arg("pretrained", "base model: 'pretrained' (the committed one) or a pretraining run directory")
+    expert: str = arg("pretrained", "ant: the PPO expert whose mean actions are the clean data ('pretrained' or a run)")
     seed: int = arg(0, "seed")
     out: str = arg("", "run directory (default: runs/<stage>/<env>-<preset>-s<seed>-<time>)")
     device: str = arg("auto", "'auto', 'cpu' or 'cuda'")
@@ -213,7 +215,7 @@ class ControllerConfig(FrozenStageConfig):
     """Ground-truth linear controllers, one per subgoal, at each layer (`minirl control`, [P] §5.2, Tab. A7)."""
 
     layers: str = arg("all", "controlled layers: 'all' (0..L), 'mid' (L/2) or a comma list like 0,2,4")
-    rank: int = arg(16, "rank of each controller U = A B^T")
+    rank: int = arg(16, "rank of each controller U = A B^T (0: a full D x D matrix, the ant's controller)")
     train_episodes: int = arg(20_000, "clean (epsilon = 0) expert episodes of the pretraining tasks")
     steps: int = arg(1500, "AdamW steps per layer")
     batch_size: int = arg(128, "episodes per batch")
@@ -223,8 +225,9 @@ class ControllerConfig(FrozenStageConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("rank", "train_episodes", "steps", "batch_size", "eval_episodes"):
+        for name in ("train_episodes", "steps", "batch_size", "eval_episodes"):
             check_range(name, getattr(self, name), 1)
+        check_range("rank", self.rank, 0)
         check_range("lr", self.lr, 1e-8, 1.0)
         if self.layers not in ("all", "mid") and not all(p.strip().isdecimal() for p in self.layers.split(",")):
             raise ValueError(f"layers {self.layers!r}: expected 'all', 'mid' or a comma list of integers")
@@ -322,6 +325,8 @@ class CompILEConfig(FrozenStageConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.env != "gridworld":
+            raise ValueError(f"CompILE is built for the gridworld only, not {self.env!r}")
         for name in ("max_segments", "n_z", "hidden", "rank", "train_episodes", "heldout_episodes", "steps",
                      "batch_size", "log_every"):  # fmt: skip
             check_range(name, getattr(self, name), 1)
@@ -334,6 +339,7 @@ class CompILEConfig(FrozenStageConfig):
 
 
 RL_METHODS = ("internal", "raw", "no-temporal", "cotrained", "compile")
+ANT_RL_METHODS = ("internal", "raw", "no-temporal", "cotrained")  # CompILE is built for the gridworld only
 
 
 @dataclass
@@ -356,9 +362,10 @@ class RLConfig(FrozenStageConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.method not in RL_METHODS:
-            raise ValueError(f"method {self.method!r}: expected one of {RL_METHODS}")
-        parse_task_set(self.task)
+        methods = RL_METHODS if self.env == "gridworld" else ANT_RL_METHODS
+        if self.method not in methods:
+            raise ValueError(f"method {self.method!r} on {self.env}: expected one of {methods}")
+        parse_task_set(self.task, 8 if self.env == "gridworld" else 4, env=self.env)
         for name in ("iterations", "batch_size", "epochs", "policy_width", "eval_episodes"):
             check_range(name, getattr(self, name), 1)
         check_range("lr", self.lr, 1e-8, 1.0)
@@ -390,7 +397,31 @@ def stage_preset(cls, name: str, **overrides):
     }  # fmt: skip
     if name not in presets[cls]:
         raise ValueError(f"unknown preset {name!r}: expected one of {sorted(presets[cls])}")
-    return cls(preset=name, **{**presets[cls][name], **overrides})
+    ant = ANT_STAGE_SIZES.get(cls, {}).get(name, {}) if overrides.get("env") == "ant" else {}
+    return cls(preset=name, **{**presets[cls][name], **ant, **overrides})
+
+
+# The ant's episodes are ~5x the gridworld's (up to 500 steps) and its expert data costs MuJoCo time, so its
+# stages use fewer episodes and smaller batches; its controllers are full D x D matrices (rank 0, [P] §D.2).
+# `cpu` aims at minutes per stage on 2 cores (ant_pipeline in the README measures them).
+ANT_STAGE_SIZES = {
+    ProbeConfig: {"tiny": dict(train_episodes=8, heldout_episodes=4), "cpu": dict(train_episodes=300,
+                  heldout_episodes=100), "gpu": dict(train_episodes=2000, heldout_episodes=500)},
+    ControllerConfig: {"tiny": dict(rank=0, train_episodes=8, steps=3, batch_size=4, eval_episodes=4, layers="mid"),
+                       "cpu": dict(rank=0, train_episodes=500, steps=500, batch_size=16, eval_episodes=128,
+                                   layers="mid"),
+                       "gpu": dict(rank=0, train_episodes=5000, steps=3200, batch_size=64, eval_episodes=512),
+                       "paper": dict(rank=0)},
+    MetacontrollerConfig: {"tiny": dict(rank=0, train_episodes=8, heldout_episodes=4, steps=3, batch_size=4,
+                                        steering_codes=2, steering_episodes=4, replay_episodes=4),
+                           "cpu": dict(rank=0, train_episodes=1000, heldout_episodes=100, steps=2000, batch_size=16,
+                                       kl_warmup=1000, steering_episodes=32, replay_episodes=32),
+                           "gpu": dict(rank=0, train_episodes=10_000, heldout_episodes=500, steps=8000,
+                                       batch_size=64, steering_episodes=128, replay_episodes=128),
+                           "paper": dict(rank=0)},
+    RLConfig: {"tiny": dict(iterations=2, batch_size=8, eval_episodes=8), "cpu": dict(iterations=10, batch_size=128,
+               eval_episodes=128), "gpu": dict(iterations=100, batch_size=1024)},
+}  # fmt: skip
 
 
 @dataclass
@@ -412,4 +443,4 @@ class ReproduceConfig:
         if self.preset not in ("auto", "tiny", "cpu", "gpu", "paper"):
             raise ValueError(f"preset {self.preset!r}: expected auto, tiny, cpu, gpu or paper")
         check_range("seeds", self.seeds, 1, 100)
-        parse_task_set(self.task)
+        parse_task_set(self.task, 8 if self.env == "gridworld" else 4, env=self.env)

@@ -1,14 +1,16 @@
 """Stage 2b: ground-truth linear controllers steer the frozen base model through the unseen task ([P] §5.2, Fig. 4).
 
-One low-rank controller per subgoal g, inserted at layer l and selected by the ground-truth label g_t:
+One linear controller per subgoal g, inserted at layer l and selected by the ground-truth label g_t:
 
     e_{t,l} <- e_{t,l} + U^(g_t) e_{t,l},      U^(g) = A_g B_g^T,  A_g, B_g in R^{D x r}   (control.py)
 
+low-rank (r = 16) for the gridworld, a full D x D matrix U^(g) for the ant (rank 0, [P] §D.2).
+
 The paper implements this as the metacontroller's decoder fed z_t = onehot(g_t) with beta = 1; a table of
-factors is the same function class, written plainly. A_g starts at zero (as in LoRA), so training starts
-from the uncontrolled model. Training: action NLL (lambda = 0) on clean expert data of the *pretraining*
-tasks, base frozen. Test: the 12-colour post-training task, whose subgoal transitions never occur in
-pretraining, switching U^(g) by the env's ground-truth subgoal. Success per layer gives Fig. 4.
+factors is the same function class, written plainly. A_g (or U^(g)) starts at zero (as in LoRA), so training
+starts from the uncontrolled model. Training: action NLL (lambda = 0) on clean expert data of the *pretraining*
+tasks, base frozen. Test: the post-training task (12 colours; ant: 4 pads), whose subgoal transitions never
+occur in pretraining, switching U^(g) by the env's ground-truth subgoal. Success per layer gives Fig. 4.
 """
 
 from __future__ import annotations
@@ -19,29 +21,34 @@ import torch
 from tqdm.auto import tqdm
 
 from minirl.config import ControllerConfig
-from minirl.data import Trajectories, generate_gridworld
-from minirl.envs.grid_batch import GridPinpadBatch
+from minirl.control import Controller
+from minirl.data import Trajectories
 from minirl.rollout import rollout
-from minirl.tasks import GRID_NUM_SUBGOALS, GRID_POSTTRAIN_TASK
+from minirl.worlds import NUM_SUBGOALS, PROGRESS_UNIT, batch_env, expert_episodes, parse_tasks
 
 
 class SubgoalControllers(torch.nn.Module):
-    """A table of low-rank controllers U^(g) = A_g B_g^T, g = 0..G-1."""
+    """A table of controllers, g = 0..G-1: low-rank U^(g) = A_g B_g^T, or full D x D matrices U^(g) (rank 0)."""
 
-    def __init__(self, d_model: int, rank: int, num_subgoals: int = GRID_NUM_SUBGOALS):
+    def __init__(self, d_model: int, rank: int, num_subgoals: int = 4):
         super().__init__()
-        self.A = torch.nn.Parameter(torch.zeros(num_subgoals, d_model, rank))  # zero: U = 0 at init
-        self.B = torch.nn.Parameter(torch.randn(num_subgoals, d_model, rank) / d_model**0.5)
+        if rank == 0:
+            self.U = torch.nn.Parameter(torch.zeros(num_subgoals, d_model, d_model))  # zero: no control at init
+        else:
+            self.A = torch.nn.Parameter(torch.zeros(num_subgoals, d_model, rank))  # zero: U = 0 at init
+            self.B = torch.nn.Parameter(torch.randn(num_subgoals, d_model, rank) / d_model**0.5)
+        self.rank = rank
 
-    def forward(self, subgoal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """subgoal (...) long -> low-rank factors (A, B), each (..., D, r). Labels < 0 (padding) use g = 0."""
+    def forward(self, subgoal: torch.Tensor) -> Controller:
+        """subgoal (...) long -> U (..., D, D) (rank 0) or factors (A, B), each (..., D, r). Labels < 0 (padding)
+        use g = 0."""
         g = subgoal.clamp(min=0)
-        return self.A[g], self.B[g]
+        return self.U[g] if self.rank == 0 else (self.A[g], self.B[g])
 
 
 def train_controllers(model, layer: int, data: Trajectories, cfg: ControllerConfig, device) -> SubgoalControllers:
     """Fit U^(g) at `layer` by action NLL on expert data; the base model stays frozen."""
-    ctrl = SubgoalControllers(model.cfg.d_model, cfg.rank).to(device)
+    ctrl = SubgoalControllers(model.cfg.d_model, cfg.rank, NUM_SUBGOALS[cfg.env]).to(device)
     opt = torch.optim.AdamW(ctrl.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
     batches = iter(())
@@ -62,7 +69,8 @@ def train_controllers(model, layer: int, data: Trajectories, cfg: ControllerConf
 
 
 @torch.no_grad()
-def posttrain_success(model, layer: int, ctrl: SubgoalControllers | None, episodes: int, seed: int) -> dict:
+def posttrain_success(model, layer: int, ctrl: SubgoalControllers | None, episodes: int, seed: int,
+                      env: str = "gridworld") -> dict:  # fmt: skip
     """Roll out on the post-training task, switching controllers by the env's ground-truth subgoal."""
     device = next(model.parameters()).device
     chooser = None
@@ -70,7 +78,8 @@ def posttrain_success(model, layer: int, ctrl: SubgoalControllers | None, episod
         chooser = lambda t, e, env: ctrl(torch.as_tensor(env.subgoal(), device=device))  # noqa: E731
     seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=episodes)
     gen = torch.Generator(device=device).manual_seed(seed)
-    r = rollout(GridPinpadBatch(episodes, task=GRID_POSTTRAIN_TASK), model, layer, chooser, seeds=seeds, generator=gen)
+    task = parse_tasks(env, "posttrain")[0]
+    r = rollout(batch_env(env, episodes, task=task), model, layer, chooser, seeds=seeds, generator=gen)
     return {"success": float(r["success"].mean()), "colours": float(r["progress"].mean())}
 
 
@@ -93,15 +102,15 @@ def main(cfg: ControllerConfig) -> dict:
 
     run, device, base_path, model = start_frozen_stage(cfg, "control")
     layers = parse_layers(cfg.layers, model.n_layers)
-    data = Trajectories(generate_gridworld("pretrain", cfg.train_episodes, seed=50_000 + cfg.seed))
+    data = expert_episodes(cfg.env, "pretrain", cfg.train_episodes, 50_000 + cfg.seed, cfg.expert)
     eval_seed = 60_000 + cfg.seed  # the same post-training layouts for every layer and for the uncontrolled model
 
-    uncontrolled = posttrain_success(model, model.n_layers // 2, None, cfg.eval_episodes, eval_seed)
+    uncontrolled = posttrain_success(model, model.n_layers // 2, None, cfg.eval_episodes, eval_seed, cfg.env)
     print(f"uncontrolled base model: post-training success {uncontrolled['success']:.3f}")
     success, colours = [], []
     for layer in layers:
         ctrl = train_controllers(model, layer, data, cfg, device)
-        result = posttrain_success(model, layer, ctrl, cfg.eval_episodes, eval_seed)
+        result = posttrain_success(model, layer, ctrl, cfg.eval_episodes, eval_seed, cfg.env)
         success.append(result["success"])
         colours.append(result["colours"])
         save_checkpoint(run.dir / f"controllers_layer{layer}.pt", {
@@ -109,7 +118,8 @@ def main(cfg: ControllerConfig) -> dict:
             "base": str(base_path),
         })  # fmt: skip
         run.log(layer, {"control/layer": layer, "control/success": result["success"], "control/colours": colours[-1]})
-        print(f"layer {layer}: post-training success {result['success']:.3f} ({colours[-1]:.2f} of 12 colours)")
+        unit = f"{PROGRESS_UNIT[cfg.env]} of {len(parse_tasks(cfg.env, 'posttrain')[0])}"
+        print(f"layer {layer}: post-training success {result['success']:.3f} ({colours[-1]:.2f} {unit})")
     fig = plot_controller_success(layers, success, uncontrolled["success"], model.n_layers // 2)
     fig.savefig(run.dir / "controller_success.png", dpi=120)
     plt.close(fig)

@@ -3,12 +3,14 @@
     minirl metacontroller gridworld --base pretrained --alpha 0.1           one metacontroller
     minirl metacontroller gridworld --cotrain                                the ablation: theta trained too
     minirl metacontroller gridworld --sweep 0,0.05,0.1,0.17,0.3,0.5,1        rate-distortion, frozen and co-trained
+    minirl metacontroller ant --base RUN                                     the ant (full-matrix controller)
 
-Training minimises [P] Eq. 3 (metacontroller.py) on clean (epsilon = 0) expert episodes of the pretraining
-tasks with AdamW at a constant learning rate (Tab. A9). Afterwards, on fresh held-out layouts:
-action NLL and KL per step (distortion and rate), switch alignment with the ground-truth subgoal
-boundaries, and the steering demo (switching.py). The run directory holds `checkpoint.pt` (resumable; the
-final one is what internal RL loads), `metrics.json`, `metrics.jsonl` and the figures.
+Training minimises [P] Eq. 3 (metacontroller.py) on clean expert episodes of the pretraining tasks (gridworld:
+epsilon = 0; ant: the expert's mean actions; worlds.py) with AdamW at a constant learning rate (Tab. A9).
+Afterwards, on fresh held-out layouts: action NLL and KL per step (distortion and rate), switch alignment
+with the ground-truth subgoal boundaries, and the steering demo (switching.py). The run directory holds
+`checkpoint.pt` (resumable; the final one is what internal RL loads), `metrics.json`, `metrics.jsonl` and
+the figures.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from tqdm.auto import tqdm
 
 from minirl.checkpoints import load_checkpoint, save_checkpoint, start_frozen_stage
 from minirl.config import MetacontrollerConfig
-from minirl.data import Trajectories, generate_gridworld
+from minirl.data import Trajectories
 from minirl.metacontroller import Metacontroller, gaussian_kl, metacontroller_loss
 from minirl.runs import write_json
 from minirl.switching import code_transfer, posterior_replay, steering, switch_metrics
+from minirl.worlds import REPLAY_PRETRAIN_TASK, expert_episodes
 
 
 @torch.no_grad()
@@ -62,8 +65,8 @@ def analyse(model, meta: Metacontroller, data: Trajectories, layer: int, tol: in
 def replay(cfg: MetacontrollerConfig, model, meta: Metacontroller, layer: int) -> dict:
     """Posterior replay (switching.posterior_replay) on a pretraining task and on the post-training task."""
     out = {}
-    for name, task in (("pretrain", "0-1-4-5-2-3"), ("posttrain", "posttrain")):
-        data = Trajectories(generate_gridworld(task, cfg.replay_episodes, 0.0, 85_000 + cfg.seed, progress=False))
+    for name, task in (("pretrain", REPLAY_PRETRAIN_TASK[cfg.env]), ("posttrain", "posttrain")):
+        data = expert_episodes(cfg.env, task, cfg.replay_episodes, 85_000 + cfg.seed, cfg.expert)
         for k, v in posterior_replay(model, meta, data, layer, seed=cfg.seed).items():
             out[f"{k}_{name}"] = v
     return out
@@ -82,9 +85,8 @@ def kl_scale(step: int, warmup: int) -> float:
 
 def _episodes(cfg: MetacontrollerConfig) -> tuple[Trajectories, Trajectories]:
     """(train, held-out) clean expert episodes; held-out layouts come from another seed."""
-    train = generate_gridworld("pretrain", cfg.train_episodes, 0.0, seed=70_000 + cfg.seed, progress=False)
-    heldout = generate_gridworld("pretrain", cfg.heldout_episodes, 0.0, seed=80_000 + cfg.seed, progress=False)
-    return Trajectories(train), Trajectories(heldout)
+    train = expert_episodes(cfg.env, "pretrain", cfg.train_episodes, 70_000 + cfg.seed, cfg.expert)
+    return train, expert_episodes(cfg.env, "pretrain", cfg.heldout_episodes, 80_000 + cfg.seed, cfg.expert)
 
 
 def train(cfg: MetacontrollerConfig, run, device, model, base_path, data=None) -> tuple[Metacontroller, dict]:
@@ -152,17 +154,18 @@ def evaluate(cfg: MetacontrollerConfig, device, model) -> tuple[Metacontroller, 
     """Load a trained metacontroller (`cfg.load`) instead of training one; the same held-out analysis."""
     from minirl.checkpoints import load_metacontroller, resolve_metacontroller
 
-    meta, layer, ckpt = load_metacontroller(resolve_metacontroller(cfg.load), model, device)
+    path = resolve_metacontroller(cfg.load, env=cfg.env)
+    meta, layer, ckpt = load_metacontroller(path, model, device)
     trained = ckpt["config"]
     if trained["cotrain"]:
         model.load_state_dict(ckpt["base_state_dict"])
     # the same held-out layouts as a training run of this seed uses
-    heldout = Trajectories(generate_gridworld("pretrain", cfg.heldout_episodes, 0.0, 80_000 + cfg.seed, progress=False))
+    heldout = expert_episodes(cfg.env, "pretrain", cfg.heldout_episodes, 80_000 + cfg.seed, cfg.expert)
     result = analyse(model, meta, heldout, layer, cfg.tolerance, device, seed=cfg.seed)
     result.update(code_transfer(model, meta, heldout, layer, seed=cfg.seed))
     result.update(replay(cfg, model, meta, layer))
     flags = {k: trained[k] for k in ("alpha", "cotrain", "no_temporal")}
-    return meta, {"loaded": str(resolve_metacontroller(cfg.load)), **flags, "layer": layer, "model": model, **result}
+    return meta, {"loaded": str(path), **flags, "layer": layer, "model": model, **result}
 
 
 def main(cfg: MetacontrollerConfig) -> dict:

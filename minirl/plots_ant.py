@@ -2,6 +2,7 @@
 
 plot_ant_path      the 4x4 floor, pads and wall, and the torso's (x, y) path of one or more episodes
 plot_frames        rendered MuJoCo frames in a row
+replay_episode     re-run a batched episode's actions in the single env (bit-equal, tested) to draw or render it
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from minirl.tasks import format_task
 
 
 def plot_ant_path(episodes: Sequence[Mapping], ncols: int = 3) -> Figure:
-    """One panel per episode (`ant_expert.record_episode` dicts): pads (visited ones outlined), the wall,
-    the path from the start (circle) to the end (cross), and how the episode ended."""
+    """One panel per episode (`ant_expert.record_episode` or `replay_episode` dicts): pads (visited ones
+    outlined), the wall, the path from the start (circle) to the end (cross), how the episode ended, and
+    the steps in `ep["marks"]` (if any, e.g. where a latent code was written) as red dots."""
     n = len(episodes)
     rows = (n + ncols - 1) // ncols
     fig, axes = plt.subplots(rows, min(n, ncols), figsize=(3.2 * min(n, ncols), 3.4 * rows), squeeze=False)
@@ -35,6 +37,10 @@ def plot_ant_path(episodes: Sequence[Mapping], ncols: int = 3) -> Figure:
         ax.plot(xy[:, 0], xy[:, 1], "k-", lw=1.2)
         ax.plot(*xy[0], "ko", ms=6)
         ax.plot(*xy[-1], "kx", ms=8, mew=2)
+        marks = np.asarray(ep.get("marks", []), dtype=int)
+        if len(marks):
+            ax.plot(xy[marks, 0], xy[marks, 1], "o", color="tab:red", ms=5, label="new code")
+            ax.legend(loc="lower right", fontsize=7)
         ticks = np.arange(-HALF, HALF + 1e-9, CELL)
         ax.set(xlim=(-HALF, HALF), ylim=(-HALF, HALF), xticks=ticks, yticks=ticks, aspect="equal")
         ax.grid(True, lw=0.5)
@@ -59,3 +65,30 @@ def plot_frames(frames: Sequence[np.ndarray], steps: Sequence[int] | None = None
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def replay_episode(seed: int, task, actions: np.ndarray, render_at=(), width: int = 320, height: int = 240) -> dict:
+    """Step `AntPinpadEnv` (reset with `seed`, on `task`) through `actions` (T, 8), clipped to [-1, 1] as the
+    batched env clips them; the batched and single envs are bit-equal, so this is the same episode. Returns
+    what `plot_ant_path` draws, with frames rendered before the steps in `render_at`, and at the end."""
+    from minirl.envs.ant import AntPinpadEnv
+
+    render_at = set(int(t) for t in render_at)
+    env = AntPinpadEnv(task=task, render_mode="rgb_array" if render_at else None, width=width, height=height)
+    env.reset(seed=int(seed))
+    xy, frames, frame_steps, end = [env.data.qpos[:2].copy()], [], [], "truncated"
+    for t, a in enumerate(np.clip(actions, -1.0, 1.0)):
+        if t in render_at:
+            frames.append(env.render())
+            frame_steps.append(t)
+        _, reward, terminated, truncated, _ = env.step(a)
+        xy.append(env.data.qpos[:2].copy())
+        if terminated or truncated:
+            end = "success" if reward > 0 else ("failure" if terminated else "truncated")
+            break
+    if render_at:
+        frames.append(env.render())
+        frame_steps.append(env.t)
+    env.close()
+    return {"xy": np.array(xy), "layout": env.layout, "task": env.task, "visited": list(env.visited), "end": end,
+            "steps": env.t, "frames": frames, "frame_steps": frame_steps}  # fmt: skip

@@ -1,7 +1,7 @@
 """Stage 2a: linear probes of the abstract subgoal in the residual stream ([P] §5.1, Eq. 6-7, Fig. 3).
 
 For each layer l = 0..L a probe U_l (D x 4) reads the frozen residual e_{t,l} and predicts the
-ground-truth subgoal g_t (the colour pair being pursued):
+ground-truth subgoal g_t (the colour pair being pursued; ant: the next pad):
 
     p(g_t = g | e_{t,l}) = softmax(U_l e_{t,l} + b_l)_g,      trained by cross-entropy over all real steps
 
@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from minirl.config import ProbeConfig
-from minirl.data import Trajectories, generate_gridworld
-from minirl.tasks import GRID_NUM_SUBGOALS
+from minirl.data import Trajectories
+from minirl.worlds import NUM_SUBGOALS, expert_episodes
 
 
 @torch.no_grad()
@@ -44,11 +44,13 @@ def residual_features(model, data: Trajectories, device, batch_size: int = 256) 
     return [torch.cat(f) for f in feats], {"subgoal": torch.cat(subgoals), "position": torch.cat(positions)}
 
 
-def train_probe(x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, seed: int) -> torch.nn.Linear:
-    """Multinomial logistic regression x (N, D) -> y (N,), full-batch AdamW (weight decay 0, [P] Tab. A6)."""
+def train_probe(x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, seed: int,
+                classes: int = 4) -> torch.nn.Linear:  # fmt: skip
+    """Multinomial logistic regression x (N, D) -> y (N,) in 0..classes-1, full-batch AdamW (weight decay 0,
+    [P] Tab. A6)."""
     torch.manual_seed(seed)
     mean, std = x.mean(0), x.std(0) + 1e-6  # standardise the features (an affine reparameterisation)
-    probe = torch.nn.Linear(x.shape[1], GRID_NUM_SUBGOALS)
+    probe = torch.nn.Linear(x.shape[1], classes)
     opt = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=0.0)
     xs = (x - mean) / std
     for _ in range(steps):
@@ -68,15 +70,16 @@ def main(cfg: ProbeConfig) -> dict:
     from minirl.plots import plot_probe_accuracy
 
     run, device, base_path, model = start_frozen_stage(cfg, "probe")
-    train = Trajectories(generate_gridworld("pretrain", cfg.train_episodes, seed=30_000 + cfg.seed, progress=False))
-    test = Trajectories(generate_gridworld("pretrain", cfg.heldout_episodes, seed=40_000 + cfg.seed, progress=False))
+    train = expert_episodes(cfg.env, "pretrain", cfg.train_episodes, 30_000 + cfg.seed, cfg.expert)
+    test = expert_episodes(cfg.env, "pretrain", cfg.heldout_episodes, 40_000 + cfg.seed, cfg.expert)
+    classes = NUM_SUBGOALS[cfg.env]
     x_train, y_train = residual_features(model, train, device)
     x_test, y_test = residual_features(model, test, device)
 
     accuracy, by_position = [], []
     mid = model.n_layers // 2
     for layer in range(model.n_layers + 1):
-        probe = train_probe(x_train[layer], y_train["subgoal"], cfg.steps, cfg.lr, cfg.seed)
+        probe = train_probe(x_train[layer], y_train["subgoal"], cfg.steps, cfg.lr, cfg.seed, classes)
         with torch.no_grad():
             correct = (probe(x_test[layer]).argmax(-1) == y_test["subgoal"]).float()
         accuracy.append(correct.mean().item())
@@ -89,5 +92,5 @@ def main(cfg: ProbeConfig) -> dict:
     plt.close(fig)
     return run.finish({
         "base": str(base_path), "probe_accuracy": accuracy, "probe_accuracy_by_position": by_position,
-        "mid_layer": mid, "chance": 1.0 / GRID_NUM_SUBGOALS, "n_train_steps": len(y_train["subgoal"]),
+        "mid_layer": mid, "chance": 1.0 / classes, "n_train_steps": len(y_train["subgoal"]),
     })  # fmt: skip

@@ -27,10 +27,10 @@ from tqdm.auto import tqdm
 
 from minirl.checkpoints import load_metacontroller, resolve_metacontroller, save_checkpoint, start_frozen_stage
 from minirl.config import RLConfig
-from minirl.envs.grid_batch import GridPinpadBatch
 from minirl.latent_env import LatentActions, LatentPolicy
 from minirl.ppo import clipped_surrogate, normalised_advantage
 from minirl.rollout import rollout
+from minirl.worlds import PROGRESS_UNIT, batch_env, expert_success, parse_tasks
 
 
 def load_latent_method(cfg: RLConfig, model, device):
@@ -40,7 +40,8 @@ def load_latent_method(cfg: RLConfig, model, device):
 
         meta, layer, _ = load_compile(resolve_metacontroller(cfg.metacontroller, cfg.method), model, device)
         return meta.requires_grad_(False), layer
-    meta, layer, ckpt = load_metacontroller(resolve_metacontroller(cfg.metacontroller, cfg.method), model, device)
+    path = resolve_metacontroller(cfg.metacontroller, cfg.method, cfg.env)
+    meta, layer, ckpt = load_metacontroller(path, model, device)
     trained = ckpt["config"]
     if cfg.method == "no-temporal" and not trained["no_temporal"]:
         raise ValueError(f"method no-temporal needs a metacontroller trained with --no_temporal; "
@@ -58,13 +59,14 @@ def load_latent_method(cfg: RLConfig, model, device):
 
 def collect(cfg, model, layer, meta, policy, seeds, gen) -> tuple[dict, dict]:
     """One batch of episodes with the current policy: (rollout result, what PPO needs)."""
-    env = GridPinpadBatch(len(seeds), task=cfg.task)
+    env = batch_env(cfg.env, len(seeds), task=parse_tasks(cfg.env, cfg.task)[0])
     device = next(model.parameters()).device
     if cfg.method == "raw":
         r = rollout(env, model, layer, None, seeds=seeds, generator=gen, record_obs=True)
-        obs = torch.as_tensor(r["obs"], device=device)  # (B, T, 13)
-        return r, {"obs": obs, "actions": torch.as_tensor(r["actions"], device=device),
-                   "mask": torch.as_tensor(r["active"], device=device)}  # fmt: skip
+        obs = torch.as_tensor(r["obs"], device=device)  # (B, T, 13) (ant: (B, T, 41) float)
+        actions = torch.as_tensor(r["actions"], device=device)  # (B, T) (ant: (B, T, 8) unclipped samples)
+        actions = actions.float() if actions.is_floating_point() else actions
+        return r, {"obs": obs, "actions": actions, "mask": torch.as_tensor(r["active"], device=device)}
     chooser = LatentActions(meta, policy, len(seeds), device, generator=gen)
     r = rollout(env, model, layer, chooser, seeds=seeds, generator=gen)
     d = chooser.decisions()
@@ -72,10 +74,10 @@ def collect(cfg, model, layer, meta, policy, seeds, gen) -> tuple[dict, dict]:
 
 
 def log_probs(cfg, model, policy, batch) -> torch.Tensor:
-    """log pi of what was sampled, per step (B, M): codes at decisions, or raw actions."""
+    """log pi of what was sampled, per step (B, M): codes at decisions, or raw actions (categorical; ant: the
+    Gaussian density of the unclipped torques)."""
     if cfg.method == "raw":
-        logits = model(batch["obs"])["action_logits"]  # (B, T, 4)
-        return torch.log_softmax(logits.float(), -1).gather(-1, batch["actions"][..., None].long())[..., 0]
+        return -model.action_nll(model(batch["obs"]), batch["actions"])  # (B, T)
     return policy.log_prob(policy(batch["e"]), batch["z"])
 
 
@@ -126,9 +128,14 @@ def main(cfg: RLConfig) -> dict:
     fig = plot_rl_curves({cfg.method: curve})
     fig.savefig(run.dir / "success.png", dpi=120)
     plt.close(fig)
-    metrics = run.finish({
-        "method": cfg.method, "task": cfg.task, "episodes": episodes, "curve": curve,
-        "success": float(final["success"].mean()), "colours": float(final["progress"].mean()),
-    })  # fmt: skip
-    print(f"{cfg.method}: success {metrics['success']:.3f} ({metrics['colours']:.2f} colours), {episodes} episodes")
+    result = {"method": cfg.method, "task": cfg.task, "episodes": episodes, "curve": curve,
+              "success": float(final["success"].mean()), "colours": float(final["progress"].mean())}  # fmt: skip
+    if cfg.env == "ant":  # [P] Fig. 8 (ant): success as a fraction of the expert's own on the task
+        result["expert_success"] = expert_success(cfg.env, cfg.task, cfg.eval_episodes, 95_000 + cfg.seed, cfg.expert)
+        result["success_vs_expert"] = result["success"] / max(result["expert_success"], 1e-9)
+    metrics = run.finish(result)
+    m = metrics
+    vs_expert = f"; {m['success_vs_expert']:.2f} of the expert's {m['expert_success']:.3f}" if cfg.env == "ant" else ""
+    print(f"{cfg.method}: success {m['success']:.3f} ({m['colours']:.2f} {PROGRESS_UNIT[cfg.env]}), {episodes} "
+          f"episodes{vs_expert}")  # fmt: skip
     return metrics

@@ -6,7 +6,8 @@ raw-action RL are all this loop with a different chooser. Per raw step t, for al
     e_t = model.step_lower(o_t)                      residual stream at the controlled layer l
     U_t = chooser(t, e_t, env)                       None (uncontrolled) or a controller (control.py)
     a_t ~ p(a | e_t + U_t e_t, ...)                  model.step_upper; greedy = argmax (ant: the mean)
-    o_{t+1}, r_t, ... = env.step(a_t)
+    o_{t+1}, r_t, ... = env.step(a_t)                ant: the torques clipped to [-1, 1] (a_t is kept unclipped,
+                                                     so raw-action RL scores what the Gaussian sampled)
 
 Finished episodes keep stepping with dummy inputs (the batch stays in lockstep); their steps are masked.
 """
@@ -52,7 +53,7 @@ def rollout(
         actions.append(a)
         if record_residuals:
             residuals.append(e.cpu())
-        obs, *_ = env.step(a)
+        obs, *_ = env.step(np.clip(a, -1.0, 1.0) if a.ndim == 2 else a)
     out = {
         "success": env.success.copy(), "progress": env.progress.copy(), "length": env.t.copy(),
         "actions": np.stack(actions, 1), "subgoals": np.stack(subgoals, 1), "active": np.stack(active, 1),
@@ -65,13 +66,14 @@ def rollout(
 
 
 def sample_action(heads: dict, greedy: bool, generator: torch.Generator | None = None) -> torch.Tensor:
-    """An action from the model's head for step t: (B,) indices (grid), or (B, 8) torques clipped to [-1, 1] (ant)."""
+    """An action from the model's head for step t: (B,) indices (grid), or (B, 8) torques (ant; unclipped: the
+    env's [-1, 1] is applied when stepping)."""
     if "action_mean" in heads:
         mean = heads["action_mean"]
         if not greedy:
             noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             mean = mean + heads["action_log_std"].exp() * noise
-        return mean.clamp(-1.0, 1.0).double()
+        return mean.double()
     logits = heads["action_logits"]  # (B, 4)
     if greedy:
         return logits.argmax(-1)

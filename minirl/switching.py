@@ -6,8 +6,8 @@
   steps; precision = matched / switches, recall = matched / boundaries, F1 their harmonic mean. A second
   switch next to an already matched boundary counts against precision.
 - **Steering** ([P] §6.4, §B.3.2). Draw z ~ N(0, I), hold U = f_hyp(z) fixed for a whole episode and roll
-  the controlled base model out on fresh layouts, in an env where reaching *any* colour pair ends the
-  episode. If z is an option "go to pair g", one code reaches the same pair across layouts: we report, per
+  the controlled base model out on fresh layouts, in an env where reaching *any* colour pair (ant: any
+  pad) ends the episode. If z is an option "go to pair g", one code reaches the same pair across layouts: we report, per
   code, the share of its successful episodes that reach its most frequent pair (`consistency`; 1 = one
   pair always), against the same number for the uncontrolled base model.
 - **Transfer** ([P] §B.3.2: collect the code active when the expert heads for an object, re-inject it
@@ -25,10 +25,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from minirl.envs.grid_batch import GridPinpadBatch
 from minirl.rollout import rollout
-
-PAIRS = "0-1,2-3,4-5,6-7"  # a task set whose every member is one subgoal: the episode ends at the first pair
+from minirl.worlds import NUM_SUBGOALS, ONE_SUBGOAL_TASKS, batch_env, subgoal_of_colour
 
 
 def boundaries(subgoals: np.ndarray, length: int) -> np.ndarray:
@@ -71,7 +69,7 @@ def switch_metrics(beta: np.ndarray, subgoals: np.ndarray, lengths: np.ndarray, 
 def steering(model, meta, layer: int, codes: int, episodes: int, seed: int) -> dict:
     """Hold prior samples z fixed; which colour pair does each reach across `episodes` fresh layouts?
 
-    Returns `pairs` (codes + 1, 4): counts of episodes reaching each pair (last row: uncontrolled), the
+    Returns `pairs` (codes + 1, 4): counts of episodes reaching each pair (ant: pad; last row: uncontrolled), the
     per-code `success` (reached any pair), `consistency` (share of the most frequent pair among successes)
     and their means, `steering_consistency` vs `uncontrolled_consistency`.
     """
@@ -79,16 +77,17 @@ def steering(model, meta, layer: int, codes: int, episodes: int, seed: int) -> d
     gen = torch.Generator(device="cpu").manual_seed(seed)
     z = torch.randn(codes, meta.n_z, generator=gen).to(device)  # (K, n_z) prior samples
     seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=episodes)  # the same layouts for every code
-    counts, success = np.zeros((codes + 1, 4), int), np.zeros(codes + 1)
+    world = model.cfg.env
+    counts, success = np.zeros((codes + 1, NUM_SUBGOALS[world]), int), np.zeros(codes + 1)
     for k in range(codes + 1):
         U = None
         if k < codes:  # the same U for every step and episode, broadcast over the batch
             U = meta.decode(z[k].expand(episodes, -1))
         chooser = (lambda t, e, env, U=U: U) if U is not None else None
-        env = GridPinpadBatch(episodes, task_set=PAIRS)
+        env = batch_env(world, episodes, task_set=ONE_SUBGOAL_TASKS[world])
         r = rollout(env, model, layer, chooser, seeds=seeds, generator=torch.Generator(device=device).manual_seed(k))
-        reached = env.visited[r["success"]].argmax(1) // 2  # the pair of an episode that completed one
-        counts[k] = np.bincount(reached, minlength=4)
+        reached = subgoal_of_colour(world, env.visited[r["success"]].argmax(1))  # the subgoal an episode completed
+        counts[k] = np.bincount(reached, minlength=NUM_SUBGOALS[world])
         success[k] = r["success"].mean()
     consistency = counts.max(1) / np.maximum(counts.sum(1), 1)
     return {
@@ -111,10 +110,10 @@ def code_transfer(model, meta, data, layer: int, seed: int = 0) -> dict:
     for name, layout_seeds, U in (("own_layout", seeds, meta.decode(z0)),
                                   ("other_layout", np.roll(seeds, 1), meta.decode(z0)),
                                   ("uncontrolled", seeds, None)):  # fmt: skip
-        env = GridPinpadBatch(len(seeds), task_set=PAIRS)
+        env = batch_env(model.cfg.env, len(seeds), task_set=ONE_SUBGOAL_TASKS[model.cfg.env])
         chooser = (lambda t, e, env, U=U: U) if U is not None else None
         r = rollout(env, model, layer, chooser, seeds=layout_seeds, generator=torch.Generator(device).manual_seed(seed))
-        reached = np.where(r["success"], env.visited.argmax(1) // 2, -1)
+        reached = np.where(r["success"], subgoal_of_colour(model.cfg.env, env.visited.argmax(1)), -1)
         out[f"transfer_{name}"] = float((reached == first).mean())
     return out
 
@@ -164,7 +163,7 @@ def posterior_replay(model, meta, data, layer: int, seed: int = 0) -> dict:
     result = {"codes_per_episode": float(counts.float().mean())}
     seeds = data.arrays["seeds"]
     for name, layout_seeds in (("own_layout", seeds), ("other_layout", np.roll(seeds, 1))):
-        env = GridPinpadBatch(len(data), task=task)
+        env = batch_env(model.cfg.env, len(data), task=task)
         chooser = LatentActions(meta, _ReplayPolicy(codes), len(data), device, greedy=True)
         r = rollout(env, model, layer, chooser, seeds=layout_seeds, generator=torch.Generator(device).manual_seed(seed))
         result[f"replay_{name}"] = float(r["success"].mean())

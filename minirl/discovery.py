@@ -35,10 +35,11 @@ from minirl.worlds import REPLAY_PRETRAIN_TASK, expert_episodes
 
 
 @torch.no_grad()
-def analyse(model, meta: Metacontroller, data: Trajectories, layer: int, tol: int, device, batch_size: int = 256,
+def analyse(model, meta: Metacontroller, data: Trajectories, layer: int, tol: int, device, batch_size: int = 0,
             seed: int = 0) -> dict:  # fmt: skip
     """Held-out action NLL and KL per step (z sampled, as in the objective), and switch alignment from the
     deterministic pass (z~ = mu). Also returns `beta` (N, T) and `subgoals` (N, T) for the figures."""
+    batch_size = batch_size or (256 if meta.rank else 16)  # a full U is (B, T, D, D): smaller batches
     gen = torch.Generator(device=device).manual_seed(seed)
     nll_sum = kl_sum = steps = 0.0
     betas, subgoals = [], []

@@ -159,7 +159,8 @@ def main(cfg: ReproduceConfig) -> dict:
     summary = {
         "env": cfg.env, "preset": preset, "base": base,
         **{k: base_metrics[k] for k in ("optimal_action_accuracy", "optimal_action_ceiling", "valid_task_rate",
-                                        "valid_task_rate_sampled", "heldout_action_nll", "posttrain_success")
+                                        "valid_task_rate_sampled", "heldout_action_nll", "valid_task_pads_sampled",
+                                        "posttrain_success_sampled")
            if k in base_metrics},
         "probe_accuracy": probe["probe_accuracy"], "gt_controller_success": control["gt_controller_success"],
         "uncontrolled_posttrain_success": control["uncontrolled_success"],

@@ -2,6 +2,7 @@
 
 plot_ant_path      the 4x4 floor, pads and wall, and the torso's (x, y) path of one or more episodes
 plot_frames        rendered MuJoCo frames in a row
+watch_episode      one episode of the single env under any torque source, its path and frames
 replay_episode     re-run a batched episode's actions in the single env (bit-equal, tested) to draw or render it
 """
 
@@ -67,17 +68,20 @@ def plot_frames(frames: Sequence[np.ndarray], steps: Sequence[int] | None = None
     return fig
 
 
-def replay_episode(seed: int, task, actions: np.ndarray, render_at=(), width: int = 320, height: int = 240) -> dict:
-    """Step `AntPinpadEnv` (reset with `seed`, on `task`) through `actions` (T, 8), clipped to [-1, 1] as the
-    batched env clips them; the batched and single envs are bit-equal, so this is the same episode. Returns
-    what `plot_ant_path` draws, with frames rendered before the steps in `render_at`, and at the end."""
+def watch_episode(seed: int, task, act, render_at=(), width: int = 320, height: int = 240) -> dict:
+    """Step `AntPinpadEnv` from `reset(seed=seed)` on `task`, taking `act(t)` -> (8,) torques at each step
+    (None ends the episode there). Returns what `plot_ant_path` draws: the torso's (x, y) path, the layout,
+    the task, how it ended, and frames rendered before the steps in `render_at` and at the end."""
     from minirl.envs.ant import AntPinpadEnv
 
     render_at = set(int(t) for t in render_at)
     env = AntPinpadEnv(task=task, render_mode="rgb_array" if render_at else None, width=width, height=height)
     env.reset(seed=int(seed))
     xy, frames, frame_steps, end = [env.data.qpos[:2].copy()], [], [], "truncated"
-    for t, a in enumerate(np.clip(actions, -1.0, 1.0)):
+    for t in range(env.max_steps):
+        a = act(t)
+        if a is None:
+            break
         if t in render_at:
             frames.append(env.render())
             frame_steps.append(t)
@@ -92,3 +96,11 @@ def replay_episode(seed: int, task, actions: np.ndarray, render_at=(), width: in
     env.close()
     return {"xy": np.array(xy), "layout": env.layout, "task": env.task, "visited": list(env.visited), "end": end,
             "steps": env.t, "frames": frames, "frame_steps": frame_steps}  # fmt: skip
+
+
+def replay_episode(seed: int, task, actions: np.ndarray, render_at=(), width: int = 320, height: int = 240) -> dict:
+    """`watch_episode` through recorded torques `actions` (T, 8), clipped to [-1, 1] as the batched env clips
+    them: the batched and single envs are bit-equal, so this is the same episode, now drawable."""
+    clipped = np.clip(actions, -1.0, 1.0)
+    act = lambda t: clipped[t] if t < len(clipped) else None  # noqa: E731
+    return watch_episode(seed, task, act, render_at, width, height)

@@ -181,33 +181,23 @@ def expert_actions(expert: AntExpert, guide: Guidance, env, deterministic: bool 
 
 
 def record_episode(expert: AntExpert, seed: int, task=None, render_every: int = 0, width: int = 320, height: int = 240):
-    """One episode of the expert (mean actions) in `AntPinpadEnv`, for looking at: the torso's (x, y) path,
-    the layout, the task, how it ended, and every `render_every`-th frame (none if 0)."""
-    from minirl.envs.ant import AntPinpadEnv
+    """One episode of the expert (mean actions) in `AntPinpadEnv`, for looking at (`plots_ant.watch_episode`):
+    the torso's (x, y) path, the layout, the task, how it ended, and every `render_every`-th frame (none if 0)."""
     from minirl.envs.ant_batch import AntPinpadBatch
+    from minirl.envs.ant_core import MAX_STEPS
+    from minirl.plots_ant import watch_episode
 
-    env = AntPinpadEnv(task=task, render_mode="rgb_array" if render_every else None, width=width, height=height)
-    env.reset(seed=seed)
-    twin = AntPinpadBatch(1, task=task)  # the same episode, batched, for the guidance (bit-equal to `env`)
+    twin = AntPinpadBatch(1, task=task)  # the same episode, batched, for the guidance (bit-equal to the env)
     twin.reset(seeds=[seed])
-    guide, xy, frames, frame_steps, end = Guidance(1), [env.data.qpos[:2].copy()], [], [], "truncated"
-    for t in range(env.max_steps):
-        if render_every and t % render_every == 0:
-            frames.append(env.render())
-            frame_steps.append(t)
+    guide = Guidance(1)
+
+    def act(t: int) -> np.ndarray:
         a = expert_actions(expert, guide, twin, deterministic=True)
         twin.step(a)
-        _, reward, terminated, truncated, info = env.step(a[0])
-        xy.append(env.data.qpos[:2].copy())
-        if terminated or truncated:
-            end = "success" if reward > 0 else ("failure" if terminated else "truncated")
-            break
-    if render_every:
-        frames.append(env.render())
-        frame_steps.append(env.t)
-    env.close()
-    return {"xy": np.array(xy), "layout": env.layout, "task": env.task, "visited": list(env.visited),
-            "end": end, "steps": env.t, "frames": frames, "frame_steps": frame_steps}  # fmt: skip
+        return a[0]
+
+    render_at = range(0, MAX_STEPS, render_every) if render_every else ()
+    return watch_episode(seed, task, act, render_at, width, height)
 
 
 def success_rate(expert: AntExpert, task, episodes: int, seed: int, deterministic: bool = True) -> dict:

@@ -106,7 +106,9 @@ def main(cfg: ControllerConfig) -> dict:
     eval_seed = 60_000 + cfg.seed  # the same post-training layouts for every layer and for the uncontrolled model
 
     uncontrolled = posttrain_success(model, model.n_layers // 2, None, cfg.eval_episodes, eval_seed, cfg.env)
-    print(f"uncontrolled base model: post-training success {uncontrolled['success']:.3f}")
+    unit = f"{PROGRESS_UNIT[cfg.env]} of {len(parse_tasks(cfg.env, 'posttrain')[0])}"
+    print(f"uncontrolled base model: post-training success {uncontrolled['success']:.3f} "
+          f"({uncontrolled['colours']:.2f} {unit})")  # fmt: skip
     success, colours = [], []
     for layer in layers:
         ctrl = train_controllers(model, layer, data, cfg, device)
@@ -118,7 +120,6 @@ def main(cfg: ControllerConfig) -> dict:
             "base": str(base_path),
         })  # fmt: skip
         run.log(layer, {"control/layer": layer, "control/success": result["success"], "control/colours": colours[-1]})
-        unit = f"{PROGRESS_UNIT[cfg.env]} of {len(parse_tasks(cfg.env, 'posttrain')[0])}"
         print(f"layer {layer}: post-training success {result['success']:.3f} ({colours[-1]:.2f} {unit})")
     fig = plot_controller_success(layers, success, uncontrolled["success"], model.n_layers // 2)
     fig.savefig(run.dir / "controller_success.png", dpi=120)

@@ -124,11 +124,18 @@ class Metacontroller(nn.Module):
         if self.no_temporal:
             return x_t.new_ones(x_t.shape[0])
         logit = self.switch_unit(torch.cat([x_t, h_prev, z_prev], -1))[:, 0]
-        if sample and self.switch_temperature > 0:
-            u = torch.rand(logit.shape, device=logit.device, dtype=logit.dtype, generator=generator)
-            u = u.clamp(1e-6, 1 - 1e-6)
-            return torch.sigmoid((logit + torch.log(u) - torch.log1p(-u)) / self.switch_temperature)
-        return torch.sigmoid(logit)
+        return self._beta(logit, self._coin(logit.shape, logit, sample, generator))
+
+    def _coin(self, shape, like: torch.Tensor, sample: bool, generator) -> torch.Tensor | None:
+        """The Gumbel-sigmoid's uniform draw u (None when beta is the plain sigmoid)."""
+        if not (sample and self.switch_temperature > 0 and not self.no_temporal):
+            return None
+        return torch.rand(shape, device=like.device, dtype=like.dtype, generator=generator).clamp(1e-6, 1 - 1e-6)
+
+    def _beta(self, logit: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
+        if u is None:
+            return torch.sigmoid(logit)
+        return torch.sigmoid((logit + torch.log(u) - torch.log1p(-u)) / self.switch_temperature)
 
     def decode(self, z: torch.Tensor) -> Controller:
         """U = f_hyp(z): z (..., n_z) -> low-rank factors (A, B), each (..., D, r), or a full U (..., D, D)."""
@@ -153,13 +160,41 @@ class Metacontroller(nn.Module):
 
     def forward(self, e: torch.Tensor, mask: torch.Tensor, sample: bool = True, generator=None) -> dict:
         """e (B, T, D) residuals at layer l, mask (B, T) -> per step mu, logvar, z (B, T, n_z), beta (B, T), and
-        U (the decoded controller for every step). `sample=False` uses z~_t = mu_t (analysis)."""
-        s = self.embedder(self.norm(e), mask)  # (B, n_s): the non-causal first pass over the whole sequence
-        state, steps = self.init_state(e.shape[0], e.device), []
-        for t in range(e.shape[1]):  # a sequential scan: beta_t depends on z_{t-1}
-            out, state = self.step(e[:, t], state, s, sample, generator)
-            steps.append(out)
-        mu, logvar, beta, z = (torch.stack(x, 1) for x in zip(*steps))
+        U (the decoded controller for every step). `sample=False` uses z~_t = mu_t (analysis).
+
+        This is `step` applied for t = 1..T (tested equal), with everything that does not depend on z_{t-1}
+        taken out of the loop and computed for all t at once: x_t, the history h_{t-1} (its GRU is still a
+        loop, one fused cell per step), the encoder, z~_t, and the switching unit's first layer on (x_t,
+        h_{t-1}). Only its z_{t-1} term, its output layer and the integration stay sequential: the ant's
+        500-step episodes made the step-by-step scan the metacontroller's bottleneck. The random draws are
+        made in `step`'s order (eps_t, then u_t, for each t), so both give the same samples.
+        """
+        B, T, _ = e.shape
+        x = self.norm(e)  # (B, T, D)
+        s = self.embedder(x, mask)  # (B, n_s): the non-causal first pass over the whole sequence
+        h, x_steps = [x.new_zeros(B, self.n_h)], x.unbind(1)  # unbind, not x[:, t]: its backward is one stack,
+        for t in range(T - 1):  # while T slices would each write a whole (B, T, D) zero gradient (O(T^2))
+            h.append(self.gru(x_steps[t], h[-1]))
+        h_prev = torch.stack(h, 1)  # (B, T, n_h): h_{t-1}, h_0 = 0
+        eps, u = [], []
+        for _ in range(T):  # the draws, in step's order
+            if sample:
+                eps.append(torch.randn((B, self.n_z), device=e.device, dtype=e.dtype, generator=generator))
+            u.append(self._coin((B,), e, sample, generator))
+        mu, logvar = self.encode(x, h_prev, s[:, None].expand(B, T, s.shape[-1]))  # (B, T, n_z) each
+        z_tilde = mu + (0.5 * logvar).exp() * torch.stack(eps, 1) if sample else mu
+        if self.no_temporal:
+            beta, z = x.new_ones(B, T), z_tilde
+        else:
+            first, rest = self.switch_unit[0], self.switch_unit[1:]  # Linear(D + n_h + n_z -> hidden), ReLU, Linear
+            w_xh, w_z = first.weight[:, : -self.n_z], first.weight[:, -self.n_z :]
+            pre = nn.functional.linear(torch.cat([x, h_prev], -1), w_xh, first.bias)  # (B, T, hidden)
+            z_t, betas, zs = x.new_zeros(B, self.n_z), [], []
+            for pre_t, z_tilde_t, u_t in zip(pre.unbind(1), z_tilde.unbind(1), u):
+                beta_t = self._beta(rest(pre_t + z_t @ w_z.T)[:, 0], u_t)  # f_switch(x_t, h_{t-1}, z_{t-1})
+                z_t = beta_t[:, None] * z_tilde_t + (1 - beta_t[:, None]) * z_t  # temporal integration
+                betas.append(beta_t), zs.append(z_t)
+            beta, z = torch.stack(betas, 1), torch.stack(zs, 1)
         return {"mu": mu, "logvar": logvar, "beta": beta, "z": z, "U": self.decode(z)}
 
 

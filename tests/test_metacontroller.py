@@ -117,6 +117,22 @@ def test_cached_lower_pass_equals_step_by_step(batch):
             torch.testing.assert_close(step_logits, logits[:, t], atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("kw", [{}, {"switch_temperature": 0.0}, {"no_temporal": True}])
+def test_forward_is_step_applied_t_times_with_the_same_samples(batch, kw):
+    """`forward` hoists what does not depend on z_{t-1} out of the scan; it must equal `step`, random draws too."""
+    base, meta = make(**kw)
+    mask = batch["mask"]
+    with torch.no_grad():
+        e = base.lower(batch["obs"], 1)
+        full = meta(e, mask, sample=True, generator=torch.Generator().manual_seed(7))
+        s = meta.embedder(meta.norm(e), mask)
+        state, gen = meta.init_state(e.shape[0], "cpu"), torch.Generator().manual_seed(7)
+        for t in range(e.shape[1]):
+            (mu, logvar, beta, z), state = meta.step(e[:, t], state, s, sample=True, generator=gen)
+            for name, x in (("mu", mu), ("logvar", logvar), ("beta", beta), ("z", z)):
+                torch.testing.assert_close(x, full[name][:, t], atol=1e-5, rtol=1e-5, msg=f"{name} at t = {t}")
+
+
 def test_frozen_mode_gradients_reach_only_the_metacontroller(batch):
     base, meta = make()
     loss, stats = metacontroller_loss(base, meta, batch, 1, alpha=0.3)

@@ -95,7 +95,7 @@ class ModelConfig:
 class PretrainConfig:
     """Pretraining the base model on expert trajectories (`minirl pretrain`, [P] §4, Tab. A4)."""
 
-    env: str = arg("gridworld", "environment")
+    env: str = arg("gridworld", "environment: 'gridworld' or 'ant'")
     preset: str = arg("cpu", "named preset the other values start from: tiny, cpu, gpu, paper")
     seed: int = arg(0, "seed for data, initialisation and batching")
     out: str = arg("", "run directory (default: runs/pretrain/<env>-<preset>-s<seed>-<time>)")
@@ -146,7 +146,7 @@ class PretrainConfig:
 class FrozenStageConfig:
     """Fields shared by the stages that run on a frozen base model (probe, control, metacontroller)."""
 
-    env: str = arg("gridworld", "environment")
+    env: str = arg("gridworld", "environment: 'gridworld' or 'ant'")
     preset: str = arg("cpu", "named preset: tiny, cpu, gpu, paper")
     base: str = arg("pretrained", "base model: 'pretrained' (the committed one) or a pretraining run directory")
     expert: str = arg("pretrained", "ant: the PPO expert whose mean actions are the clean data ('pretrained' or a run)")
@@ -342,7 +342,7 @@ class RLConfig(FrozenStageConfig):
 class ReproduceConfig:
     """The whole pipeline in one command (`minirl reproduce`); each stage uses the same preset."""
 
-    env: str = arg("gridworld", "environment")
+    env: str = arg("gridworld", "environment: 'gridworld' or 'ant'")
     preset: str = arg("auto", "'auto' (gpu if CUDA is available, else cpu), or tiny, cpu, gpu, paper")
     seed: int = arg(0, "seed of every stage")
     out: str = arg("", "run directory (default: runs/reproduce/<env>-<preset>-s<seed>-<time>)")

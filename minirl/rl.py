@@ -5,6 +5,7 @@
     minirl rl gridworld --method cotrained     the same on a co-trained metacontroller (and its base)
     minirl rl gridworld --method compile       the same on CompILE's codes, a new code every K steps (compile.py)
     minirl rl gridworld --method raw           PPO on the base model's own action distribution
+    minirl rl ant --method internal --base RUN --metacontroller RUN      the same on the ant (worlds.py)
 
 Every method runs the same loop with the same budget: collect `batch_size` fresh episodes with the current
 policy (`rollout.rollout`, one batched loop), give each its return R (1 on success, else 0), standardise R

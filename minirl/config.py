@@ -48,7 +48,7 @@ class DataConfig:
     def __post_init__(self):
         if self.env not in ("gridworld", "ant"):
             raise ValueError(f"unknown env {self.env!r}: expected 'gridworld' or 'ant'")
-        parse_task_set(self.task, 8 if self.env == "gridworld" else 4, env=self.env)  # raises on a malformed task
+        parse_task_set(self.task, env=self.env)  # raises on a malformed task
         check_range("episodes", self.episodes, 1)
         check_range("epsilon", self.epsilon, 0.0, 1.0)
         if self.actions not in ("sampled", "mean"):
@@ -331,7 +331,7 @@ class RLConfig(FrozenStageConfig):
         methods = RL_METHODS if self.env == "gridworld" else ANT_RL_METHODS
         if self.method not in methods:
             raise ValueError(f"method {self.method!r} on {self.env}: expected one of {methods}")
-        parse_task_set(self.task, 8 if self.env == "gridworld" else 4, env=self.env)
+        parse_task_set(self.task, env=self.env)
         for name in ("iterations", "batch_size", "epochs", "policy_width", "eval_episodes"):
             check_range(name, getattr(self, name), 1)
         check_range("lr", self.lr, 1e-8, 1.0)
@@ -357,7 +357,7 @@ class ReproduceConfig:
         if self.preset not in ("auto", "tiny", "cpu", "gpu", "paper"):
             raise ValueError(f"preset {self.preset!r}: expected auto, tiny, cpu, gpu or paper")
         check_range("seeds", self.seeds, 1, 100)
-        parse_task_set(self.task, 8 if self.env == "gridworld" else 4, env=self.env)
+        parse_task_set(self.task, env=self.env)
 
 
 # The named presets live in presets.py (this file holds the configs); importing them from here keeps one import

@@ -45,7 +45,7 @@ def generate_ant(
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     if actions not in ("sampled", "mean"):
         raise ValueError(f"actions {actions!r}: expected 'sampled' (pretraining data) or 'mean' (metacontroller data)")
-    tasks = parse_task_set(task, 4, env="ant")
+    tasks = parse_task_set(task, env="ant")
     seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=episodes)
     gen = torch.Generator().manual_seed(seed)
     T = MAX_STEPS

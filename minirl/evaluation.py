@@ -115,16 +115,16 @@ def evaluate_ant_base_model(model, episodes: int = 64, seed: int = 0) -> dict:
     torques sampled from its Gaussian (`_sampled`). Measured: a small base model trained on sampled expert data
     stands still on its mean torques (the mean of clipped noisy torques is not a gait) but walks when sampled,
     as the expert that made the data did; every later stage samples."""
-    from minirl.envs.ant_batch import AntPinpadBatch
     from minirl.tasks import ANT_POSTTRAIN_TASK
+    from minirl.worlds import batch_env
 
     device = next(model.parameters()).device
     seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=episodes)
     gen = torch.Generator(device=device).manual_seed(seed)
     out = {}
     for greedy, suffix in ((True, ""), (False, "_sampled")):
-        for name, env in (("valid_task", AntPinpadBatch(episodes, task_set="pretrain", nthread=2)),
-                          ("posttrain", AntPinpadBatch(episodes, task=ANT_POSTTRAIN_TASK, nthread=2))):  # fmt: skip
+        for name, env in (("valid_task", batch_env("ant", episodes, task_set="pretrain")),
+                          ("posttrain", batch_env("ant", episodes, task=ANT_POSTTRAIN_TASK))):  # fmt: skip
             r = rollout(env, model, greedy=greedy, seeds=seeds, generator=gen)
             out[(f"{name}_success" if name == "posttrain" else "valid_task_rate") + suffix] = float(r["success"].mean())
             out[f"{name}_pads{suffix}"] = float(r["progress"].mean())

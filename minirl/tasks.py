@@ -106,14 +106,15 @@ def parse_task(spec: str | Sequence[int], num_colours: int = GRID_NUM_COLOURS) -
     return task
 
 
-def parse_task_set(
-    spec: str | Sequence, num_colours: int = GRID_NUM_COLOURS, env: str = "gridworld"
-) -> tuple[Task, ...]:
+def parse_task_set(spec: str | Sequence, num_colours: int | None = None, env: str = "gridworld") -> tuple[Task, ...]:
     """Parse one or several tasks into a tuple of tasks.
 
     `spec` is 'pretrain', 'posttrain', a task string '0-1-4-5', a comma-separated list of task strings,
-    one task as a sequence of ints, or a sequence of tasks (strings or sequences of ints).
+    one task as a sequence of ints, or a sequence of tasks (strings or sequences of ints). Colours are
+    checked against `num_colours`, by default `env`'s (8 gridworld, 4 ant).
     """
+    if num_colours is None:
+        num_colours = GRID_NUM_COLOURS if env == "gridworld" else ANT_NUM_COLOURS
     if isinstance(spec, str):
         key = spec.strip()
         if key == "pretrain":

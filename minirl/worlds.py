@@ -24,7 +24,7 @@ import numpy as np
 
 from minirl.config import check_env
 from minirl.data import Trajectories, generate_gridworld
-from minirl.tasks import ANT_NUM_COLOURS, GRID_NUM_COLOURS, Task, parse_task_set
+from minirl.tasks import Task, parse_task_set
 
 NUM_SUBGOALS = {"gridworld": 4, "ant": 4}
 ONE_SUBGOAL_TASKS = {"gridworld": "0-1,2-3,4-5,6-7", "ant": "0,1,2,3"}  # an episode ends at its first subgoal
@@ -35,7 +35,7 @@ REPLAY_PRETRAIN_TASK = {"gridworld": "0-1-4-5-2-3", "ant": "0-3-2"}  # one pretr
 def parse_tasks(env: str, spec) -> tuple[Task, ...]:
     """`spec` ('pretrain', 'posttrain', '0-1-2', a comma list) as tasks of `env`'s colours; raises naming it."""
     check_env(env)
-    return parse_task_set(spec, GRID_NUM_COLOURS if env == "gridworld" else ANT_NUM_COLOURS, env=env)
+    return parse_task_set(spec, env=env)
 
 
 def subgoal_of_colour(env: str, colour: np.ndarray) -> np.ndarray:

@@ -187,13 +187,16 @@ class ControllerConfig(FrozenStageConfig):
     batch_size: int = arg(128, "episodes per batch")
     lr: float = arg(1e-3, "learning rate ([P] Tab. A7: 1e-3)")
     weight_decay: float = arg(0.03, "AdamW weight decay")
-    eval_episodes: int = arg(1000, "post-training rollouts per layer")
+    eval_episodes: int = arg(1000, "test rollouts per layer")
+    task: str = arg("posttrain", "the unseen task the controllers are tested on: 'posttrain' or a task string")
 
     def __post_init__(self):
         super().__post_init__()
         for name in ("train_episodes", "steps", "batch_size", "eval_episodes"):
             check_range(name, getattr(self, name), 1)
         check_range("rank", self.rank, 0)
+        if len(parse_task_set(self.task, env=self.env)) != 1:
+            raise ValueError(f"task {self.task!r}: the controllers are tested on one task, not a set")
         check_range("lr", self.lr, 1e-8, 1.0)
         if self.layers not in ("all", "mid") and not all(p.strip().isdecimal() for p in self.layers.split(",")):
             raise ValueError(f"layers {self.layers!r}: expected 'all', 'mid' or a comma list of integers")

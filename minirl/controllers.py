@@ -10,10 +10,13 @@ The paper implements this as the metacontroller's decoder fed z_t = onehot(g_t) 
 factors is the same function class, written plainly. A_g (or U^(g)) starts at zero (as in LoRA), so training
 starts from the uncontrolled model. Training: action NLL (lambda = 0) on clean expert data of the *pretraining*
 tasks, base frozen. Test: the post-training task (12 colours; ant: 4 pads), whose subgoal transitions never
-occur in pretraining, switching U^(g) by the env's ground-truth subgoal. Success per layer gives Fig. 4.
+occur in pretraining, switching U^(g) by the env's ground-truth subgoal (`--task` tests another task). Success
+per layer gives Fig. 4.
 """
 
 from __future__ import annotations
+
+import functools
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -69,17 +72,17 @@ def train_controllers(model, layer: int, data: Trajectories, cfg: ControllerConf
 
 
 @torch.no_grad()
-def posttrain_success(model, layer: int, ctrl: SubgoalControllers | None, episodes: int, seed: int,
-                      env: str = "gridworld") -> dict:  # fmt: skip
-    """Roll out on the post-training task, switching controllers by the env's ground-truth subgoal."""
+def task_success(model, layer: int, ctrl: SubgoalControllers | None, episodes: int, seed: int,
+                 env: str = "gridworld", task: str = "posttrain") -> dict:  # fmt: skip
+    """Roll out on `task` (one task), switching controllers by the env's ground-truth subgoal."""
     device = next(model.parameters()).device
     chooser = None
     if ctrl is not None:
         chooser = lambda t, e, env: ctrl(torch.as_tensor(env.subgoal(), device=device))  # noqa: E731
     seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=episodes)
     gen = torch.Generator(device=device).manual_seed(seed)
-    task = parse_tasks(env, "posttrain")[0]
-    r = rollout(batch_env(env, episodes, task=task), model, layer, chooser, seeds=seeds, generator=gen)
+    test_env = batch_env(env, episodes, task=parse_tasks(env, task)[0])
+    r = rollout(test_env, model, layer, chooser, seeds=seeds, generator=gen)
     return {"success": float(r["success"].mean()), "colours": float(r["progress"].mean())}
 
 
@@ -103,16 +106,18 @@ def main(cfg: ControllerConfig) -> dict:
     run, device, base_path, model = start_frozen_stage(cfg, "control")
     layers = parse_layers(cfg.layers, model.n_layers)
     data = expert_episodes(cfg.env, "pretrain", cfg.train_episodes, 50_000 + cfg.seed, cfg.expert)
-    eval_seed = 60_000 + cfg.seed  # the same post-training layouts for every layer and for the uncontrolled model
+    eval_seed = 60_000 + cfg.seed  # the same test layouts for every layer and for the uncontrolled model
+    test = functools.partial(task_success, episodes=cfg.eval_episodes, seed=eval_seed, env=cfg.env, task=cfg.task)
+    name = "post-training" if cfg.task == "posttrain" else cfg.task
 
-    uncontrolled = posttrain_success(model, model.n_layers // 2, None, cfg.eval_episodes, eval_seed, cfg.env)
-    unit = f"{PROGRESS_UNIT[cfg.env]} of {len(parse_tasks(cfg.env, 'posttrain')[0])}"
-    print(f"uncontrolled base model: post-training success {uncontrolled['success']:.3f} "
+    uncontrolled = test(model, model.n_layers // 2, None)
+    unit = f"{PROGRESS_UNIT[cfg.env]} of {len(parse_tasks(cfg.env, cfg.task)[0])}"
+    print(f"uncontrolled base model: {name} success {uncontrolled['success']:.3f} "
           f"({uncontrolled['colours']:.2f} {unit})")  # fmt: skip
     success, colours = [], []
     for layer in layers:
         ctrl = train_controllers(model, layer, data, cfg, device)
-        result = posttrain_success(model, layer, ctrl, cfg.eval_episodes, eval_seed, cfg.env)
+        result = test(model, layer, ctrl)
         success.append(result["success"])
         colours.append(result["colours"])
         save_checkpoint(run.dir / f"controllers_layer{layer}.pt", {
@@ -120,12 +125,12 @@ def main(cfg: ControllerConfig) -> dict:
             "base": str(base_path),
         })  # fmt: skip
         run.log(layer, {"control/layer": layer, "control/success": result["success"], "control/colours": colours[-1]})
-        print(f"layer {layer}: post-training success {result['success']:.3f} ({colours[-1]:.2f} {unit})")
-    fig = plot_controller_success(layers, success, uncontrolled["success"], model.n_layers // 2)
+        print(f"layer {layer}: {name} success {result['success']:.3f} ({colours[-1]:.2f} {unit})")
+    fig = plot_controller_success(layers, success, uncontrolled["success"], model.n_layers // 2, f"{name} task")
     fig.savefig(run.dir / "controller_success.png", dpi=120)
     plt.close(fig)
     return run.finish({
-        "base": str(base_path), "layers": layers, "gt_controller_success": success,
+        "base": str(base_path), "task": cfg.task, "layers": layers, "gt_controller_success": success,
         "gt_controller_colours": colours, "uncontrolled_success": uncontrolled["success"],
         "uncontrolled_colours": uncontrolled["colours"], "mid_layer": model.n_layers // 2,
     })  # fmt: skip

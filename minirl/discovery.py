@@ -205,6 +205,9 @@ def main(cfg: MetacontrollerConfig) -> dict:
           f"{m['uncontrolled_consistency']:.2f}); an expert episode's first code reaches its pair "
           f"{m['transfer_own_layout']:.2f} on its own layout, {m['transfer_other_layout']:.2f} on another "
           f"(uncontrolled {m['transfer_uncontrolled']:.2f})")  # fmt: skip
+    if "transfer_other_layout_place" in m:
+        place, base = m["transfer_other_layout_place"], m["transfer_uncontrolled_place"]
+        print(f"  on another layout it reaches the pair nearest its first place {place:.2f} (base model {base:.2f})")
     print(f"posterior replay (an expert episode's codes, closed loop): success {m['replay_own_layout_pretrain']:.3f} "
           f"on a pretraining task, {m['replay_own_layout_posttrain']:.3f} on the post-training task")  # fmt: skip
     return metrics

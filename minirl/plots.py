@@ -182,13 +182,14 @@ def plot_probe_accuracy(accuracy: Sequence[float], by_position: Sequence[Sequenc
     return fig
 
 
-def plot_controller_success(layers: Sequence[int], success: Sequence[float], uncontrolled: float, mid: int) -> Figure:
-    """Fig. 4: post-training success with ground-truth controllers inserted at each layer."""
+def plot_controller_success(layers: Sequence[int], success: Sequence[float], uncontrolled: float, mid: int,
+                            task: str = "post-training task") -> Figure:  # fmt: skip
+    """Fig. 4: success on the unseen task with ground-truth controllers inserted at each layer."""
     fig, ax = plt.subplots(figsize=(5, 3.6))
     ax.plot(layers, success, "o-", label="ground-truth controllers")
     ax.axhline(uncontrolled, ls="--", color="grey", label="uncontrolled base model")
     ax.axvline(mid, ls=":", color="C3", label=f"mid-depth (l = {mid})")
-    ax.set(xlabel="controlled layer l", ylabel="post-training task success", xticks=list(layers), ylim=(0, 1))
+    ax.set(xlabel="controlled layer l", ylabel=f"{task} success", xticks=list(layers), ylim=(0, 1))
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig

@@ -15,6 +15,9 @@
   g), hold it fixed, and roll out on the *same* layout and on *another* layout. `own_layout` and
   `other_layout` are the shares of episodes that reach g; `uncontrolled` is the base model's own rate.
   A code that means "go to pair g" works on both; a code that means "go up-left" only on its own.
+  Gridworld: `other_layout_place` is the share that reach, on the other layout, the pair of the colour
+  nearest (Manhattan) to the cell the code was written for; `uncontrolled_place` the base model's (another
+  rollout on the other layout). A code that means "go to that place" scores high here and not on pairs.
 - **Posterior replay** (ours, a probe for internal RL). Replay the codes the encoder wrote for an expert
   episode of a task, in closed loop through the latent-action environment: can the latent space express
   that task at all, on its own layout and on another?
@@ -25,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from minirl.envs.grid_core import NUM_COLOURS
 from minirl.rollout import rollout
 from minirl.worlds import NUM_SUBGOALS, ONE_SUBGOAL_TASKS, batch_env, subgoal_of_colour
 
@@ -106,15 +110,27 @@ def code_transfer(model, meta, data, layer: int, seed: int = 0) -> dict:
     z0 = meta(model.lower(batch["obs"], layer), batch["mask"], sample=False)["z"][:, 0]  # (N, n_z)
     first = data.arrays["subgoals"][:, 0].astype(np.int64)  # (N,) the pair each code was written for
     seeds = data.arrays["seeds"]
-    out = {}
-    for name, layout_seeds, U in (("own_layout", seeds, meta.decode(z0)),
-                                  ("other_layout", np.roll(seeds, 1), meta.decode(z0)),
-                                  ("uncontrolled", seeds, None)):  # fmt: skip
+    runs = [("own_layout", seeds, meta.decode(z0)), ("other_layout", np.roll(seeds, 1), meta.decode(z0)),
+            ("uncontrolled", seeds, None)]  # fmt: skip
+    grid = model.cfg.env == "gridworld"
+    if grid:  # a code that means "go to that place": on the other layout, the pair of the colour nearest to it
+        layouts = data.arrays["layouts"]
+        target = layouts[np.arange(len(data)), data.arrays["tasks"][:, 0]]  # (N,) the cell the code was written for
+        other = np.roll(layouts, 1, axis=0)[:, :NUM_COLOURS]  # (N, 8) colour cells of the other layout
+        dist = np.abs(other // 7 - target[:, None] // 7) + np.abs(other % 7 - target[:, None] % 7)  # Manhattan
+        nearest = dist.argmin(1) // 2  # (N,) its pair
+        runs.append(("uncontrolled_other", np.roll(seeds, 1), None))
+    out, reached = {}, {}
+    for name, layout_seeds, U in runs:
         env = batch_env(model.cfg.env, len(seeds), task_set=ONE_SUBGOAL_TASKS[model.cfg.env])
         chooser = (lambda t, e, env, U=U: U) if U is not None else None
         r = rollout(env, model, layer, chooser, seeds=layout_seeds, generator=torch.Generator(device).manual_seed(seed))
-        reached = np.where(r["success"], subgoal_of_colour(model.cfg.env, env.visited.argmax(1)), -1)
-        out[f"transfer_{name}"] = float((reached == first).mean())
+        reached[name] = np.where(r["success"], subgoal_of_colour(model.cfg.env, env.visited.argmax(1)), -1)
+        if name != "uncontrolled_other":
+            out[f"transfer_{name}"] = float((reached[name] == first).mean())
+    if grid:
+        out["transfer_other_layout_place"] = float((reached["other_layout"] == nearest).mean())
+        out["transfer_uncontrolled_place"] = float((reached["uncontrolled_other"] == nearest).mean())
     return out
 
 

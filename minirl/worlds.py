@@ -76,6 +76,7 @@ def expert_episodes(env: str, task: str, episodes: int, seed: int, expert: str =
     return AntTrajectories(generate_ant(policy, task, episodes, seed, "mean", progress=False, expert_name=name))
 
 
+@functools.lru_cache(maxsize=8)  # `reproduce ant` asks once per RL method for the same number
 def expert_success(env: str, task: str, episodes: int, seed: int, expert: str = "pretrained") -> float:
     """The expert's success rate on `task` (mean actions for the ant): the paper divides the ant's RL success by
     it. The gridworld's expert is optimal (1.0)."""

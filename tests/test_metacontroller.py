@@ -305,3 +305,19 @@ def test_posterior_replay_counts_the_switches_and_refuses_mixed_tasks():
     assert 0.0 <= out["replay_own_layout"] <= 1.0 and 0.0 <= out["replay_other_layout"] <= 1.0
     with pytest.raises(ValueError, match="one task"):
         posterior_replay(base, meta, Trajectories(generate_gridworld("pretrain", 16, seed=4, progress=False)), 1)
+
+
+def test_code_transfer_of_a_code_that_does_nothing_is_the_base_models():
+    """With U = 0 (the initial hypernetwork) every controlled rollout is the base model's own, sample for sample:
+    own-layout transfer equals the uncontrolled rate, and so does the place measure on the other layout."""
+    from minirl.checkpoints import load_base_model, resolve_base
+    from minirl.switching import code_transfer
+
+    base = load_base_model(resolve_base("pretrained")).requires_grad_(False)  # reaches pairs, so rates are not 0
+    torch.manual_seed(0)
+    meta = Metacontroller(base.cfg.d_model, MetacontrollerConfig()).eval()
+    data = Trajectories(generate_gridworld("pretrain", 64, seed=4, progress=False))
+    out = code_transfer(base, meta, data, layer=2)
+    assert out["transfer_own_layout"] == out["transfer_uncontrolled"] > 0
+    assert out["transfer_other_layout_place"] == out["transfer_uncontrolled_place"] > 0
+    assert all(0.0 <= v <= 1.0 for v in out.values())

@@ -76,6 +76,7 @@ class ModelConfig:
     d_rnn: int = arg(256, "RG-LRU width (hawk)")
     obs_embedding: str = arg("relative", "gridworld observation embedding: 'relative' (fast) or 'linear' (plain)")
     init_scale: float = arg(0.1, "variance-scaling factor of all initialisers ([P] Tab. A16)")
+    obs_std: float = arg(0.0, "ant: std of the next-observation Gaussian (0: learned; > 0: fixed, a scaled MSE)")
 
     def __post_init__(self):
         if self.env not in ("gridworld", "ant"):
@@ -87,6 +88,7 @@ class ModelConfig:
         for name in ("n_layers", "d_model", "n_heads", "d_head", "d_mlp", "d_rnn"):
             check_range(name, getattr(self, name), 1)
         check_range("init_scale", self.init_scale, 1e-6)
+        check_range("obs_std", self.obs_std, 0.0)
         if self.arch == "hawk" and self.d_rnn % self.n_heads:
             raise ValueError(f"d_rnn = {self.d_rnn} must be divisible by n_heads = {self.n_heads}")
 

@@ -43,6 +43,8 @@ def test_pretrain_ant_tiny(ant_data):
     root, path = ant_data
     cfg = pretrain_preset("tiny", env="ant", data=str(path), eval_episodes=2, out=str(root / "base"))
     assert cfg.model.arch == "hawk" and cfg.model.env == "ant" and cfg.obs_coef == 10.0  # [P] Tab. A5
+    assert cfg.model.obs_std == 1.0  # ours: a fixed observation std (presets.py)
+    assert pretrain_preset("tiny", env="ant", model={"obs_std": 0.0}).model.obs_std == 0.0  # learned, on request
     metrics = pretrain(cfg)
     assert np.isfinite(metrics["heldout_action_nll"]) and "valid_task_rate" in metrics
     model = load_base_model(root / "base")

@@ -6,6 +6,9 @@ embedding table vs a Linear layer on the one-hot observation. Models use init_sc
 outputs are far from zero and a real mismatch is orders of magnitude above the tolerance.
 """
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -406,6 +409,19 @@ def test_ant_likelihoods_equal_torch_normal():
     assert nll.shape == (2, 5) and torch.isfinite(nll).all()
     nll.sum().backward()  # gradients flow through the observation head
     assert model.obs_head.weight.grad.abs().sum() > 0
+
+
+def test_ant_fixed_obs_std_is_a_scaled_squared_error():
+    """`obs_std` > 0: -log N(o; mean, obs_std^2 I), so it differs from 0.5 |o - mean|^2 / obs_std^2 by a constant."""
+    model = make_ant_model("hawk")
+    model.cfg = dataclasses.replace(model.cfg, obs_std=0.5)
+    obs = torch.randn(2, 5, 41, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    heads = model(obs)
+    mean = model.obs_head(heads["h"])[..., :41]
+    const = 41 * (math.log(0.5) + 0.5 * math.log(2 * math.pi))
+    torch.testing.assert_close(model.obs_nll(heads, obs), 0.5 * ((obs - mean) / 0.5).pow(2).sum(-1) + const)
+    with pytest.raises(ValueError, match="obs_std"):
+        ModelConfig(env="ant", arch="hawk", obs_std=-1.0)
 
 
 def test_model_env_is_checked():

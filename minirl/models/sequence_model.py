@@ -168,6 +168,8 @@ class SequenceModel(nn.Module):
         one-hot), or a diagonal Gaussian over the 41 numbers (ant)."""
         if self.continuous:
             mean, log_std = self.obs_head(heads["h"]).chunk(2, -1)  # (B, T, 41) each
+            if self.cfg.obs_std > 0:  # fixed variance: lambda * obs_nll is a scaled squared error, bounded below
+                log_std = torch.full_like(mean, math.log(self.cfg.obs_std))
             return gaussian_nll(mean, log_std.clamp(*LOG_STD_RANGE), next_obs)
         logits = self.obs_head(heads["h"]).unflatten(-1, (NUM_OBJECTS, NUM_CELLS))  # (B, T, 13, 49)
         nll = F.cross_entropy(logits.flatten(0, -2), next_obs.flatten(), reduction="none")

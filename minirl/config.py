@@ -332,6 +332,8 @@ class RLConfig(FrozenStageConfig):
     clip: float = arg(0.2, "PPO clip epsilon (the paper does not say)")
     policy_width: int = arg(256, "width of the 1-layer Hawk policy ([P] §D.3: 256)")
     eval_episodes: int = arg(1024, "fresh episodes for the final success rate")
+    layouts: int = arg(0, "0: a fresh layout every episode (the paper); N > 0: every episode, the final "
+                       "evaluation included, draws one of N fixed layouts (a diagnostic)")  # fmt: skip
 
     def __post_init__(self):
         super().__post_init__()
@@ -341,6 +343,7 @@ class RLConfig(FrozenStageConfig):
         parse_task_set(self.task, env=self.env)
         for name in ("iterations", "batch_size", "epochs", "policy_width", "eval_episodes"):
             check_range(name, getattr(self, name), 1)
+        check_range("layouts", self.layouts, 0)
         check_range("lr", self.lr, 1e-8, 1.0)
         check_range("clip", self.clip, 1e-3, 1.0)
 

@@ -6,6 +6,7 @@
     minirl rl gridworld --method compile       the same on CompILE's codes, a new code every K steps (compile.py)
     minirl rl gridworld --method raw           PPO on the base model's own action distribution
     minirl rl ant --method internal --base RUN --metacontroller RUN      the same on the ant (worlds.py)
+    minirl rl gridworld --task 0-1-4-5 --layouts 16      a diagnostic: every episode on one of 16 fixed layouts
 
 Every method runs the same loop with the same budget: collect `batch_size` fresh episodes with the current
 policy (`rollout.rollout`, one batched loop), give each its return R (1 on success, else 0), standardise R
@@ -82,6 +83,14 @@ def log_probs(cfg, model, policy, batch) -> torch.Tensor:
     return policy.log_prob(policy(batch["e"]), batch["z"])
 
 
+def episode_seeds(cfg: RLConfig, rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n,) reset seeds: fresh ones (a new layout each), or with `layouts` = N, draws from N fixed seeds."""
+    if not cfg.layouts:
+        return rng.integers(0, 2**63 - 1, n)
+    pool = np.random.default_rng([cfg.seed, 1]).integers(0, 2**63 - 1, cfg.layouts)  # the same N every call
+    return pool[rng.integers(0, cfg.layouts, n)]
+
+
 def main(cfg: RLConfig) -> dict:
     """Train one method on the task; returns the success curve and the final success on fresh episodes."""
     from minirl.plots_metacontroller import plot_rl_curves
@@ -101,7 +110,7 @@ def main(cfg: RLConfig) -> dict:
     bar = tqdm(range(cfg.iterations), desc=f"rl ({cfg.method})", unit="iter")
     for it in bar:
         with torch.no_grad():
-            r, batch = collect(cfg, model, layer, meta, policy, rng.integers(0, 2**63 - 1, cfg.batch_size), gen)
+            r, batch = collect(cfg, model, layer, meta, policy, episode_seeds(cfg, rng, cfg.batch_size), gen)
             logp_old = log_probs(cfg, model, policy, batch)
         episodes += cfg.batch_size
         returns = torch.as_tensor(r["success"], dtype=torch.float32, device=device)
@@ -121,7 +130,7 @@ def main(cfg: RLConfig) -> dict:
         run.log(it + 1, {**logs, **{f"losses/{k}": v for k, v in stats.items()}})
     model.eval()
     with torch.no_grad():
-        final, _ = collect(cfg, model, layer, meta, policy, rng.integers(0, 2**63 - 1, cfg.eval_episodes), gen)
+        final, _ = collect(cfg, model, layer, meta, policy, episode_seeds(cfg, rng, cfg.eval_episodes), gen)
     save_checkpoint(run.dir / "checkpoint.pt", {
         "kind": f"rl_{cfg.method}", "config": cfg, "base": str(base_path),
         "state_dict": (policy if policy is not None else model).state_dict(),

@@ -117,6 +117,7 @@ def test_raw_rl_moves_the_base_model_and_internal_rl_only_the_policy(tmp_path):
         (dict(task="0-9"), "9"),
         (dict(clip=0.0), "clip"),
         (dict(iterations=0), "iterations"),
+        (dict(layouts=-1), "layouts"),
     ],
 )
 def test_rl_config_rejects_bad_values(kw, name):
@@ -124,6 +125,17 @@ def test_rl_config_rejects_bad_values(kw, name):
 
     with pytest.raises(ValueError, match=name):
         RLConfig(**kw)
+
+
+def test_episode_seeds_fresh_or_from_a_fixed_pool():
+    from minirl.config import RLConfig
+    from minirl.rl import episode_seeds
+
+    fresh = episode_seeds(RLConfig(), np.random.default_rng(0), 512)
+    assert len(np.unique(fresh)) == 512  # a new layout every episode
+    pooled = [episode_seeds(RLConfig(layouts=3), np.random.default_rng(i), 512) for i in range(2)]
+    assert len(np.unique(pooled[0])) == 3 and set(pooled[0]) == set(pooled[1])  # the same 3, every call
+    assert set(episode_seeds(RLConfig(layouts=3, seed=1), np.random.default_rng(0), 512)) != set(pooled[0])
 
 
 def test_baseline_methods_refuse_the_wrong_metacontroller(tmp_path):

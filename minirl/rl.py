@@ -92,7 +92,8 @@ def episode_seeds(cfg: RLConfig, rng: np.random.Generator, n: int) -> np.ndarray
 
 
 def main(cfg: RLConfig) -> dict:
-    """Train one method on the task; returns the success curve and the final success on fresh episodes."""
+    """Train one method on the task; returns the success curve and the final success on fresh episodes (with
+    `layouts`, new episodes on the same N layouts)."""
     from minirl.plots_metacontroller import plot_rl_curves
 
     run, device, base_path, model = start_frozen_stage(cfg, "rl")

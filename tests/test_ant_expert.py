@@ -48,6 +48,32 @@ def test_guidance_leads_to_the_target():
     assert (m.sum(-1) <= 1).all() and (m[np.arange(16), goal].sum(-1) == 0).all()  # one-hot, none on the goal
 
 
+def test_guidance_leads_off_a_visited_pad():
+    """Standing on the pad it has just visited (a blocked cell of the next target's map), the ant is still
+    guided: a unit direction whose walk reaches the next pad. It once got no direction there and wandered off."""
+    env = AntPinpadBatch(16, task="0-1-2-3")
+    env.reset(seeds=np.arange(16))
+    rows = np.arange(16)
+    first = env.layout[rows, 0]
+    env.qpos[:, :2] = cell_centres(first)  # on colour 0, then the tracker moves the target on to colour 1
+    env.cell[:] = first
+    env.tracker.visit(np.ones(16, dtype=bool), np.zeros(16, dtype=np.int64))
+    assert (env.target() == 1).all()
+    guide = Guidance(16)
+    guide.update(env)
+    goal = env.layout[rows, 1]
+    for b in range(16):
+        for _ in range(20):
+            _, d, _ = guide.observation(env)
+            assert np.isclose(np.linalg.norm(d[b]), 1.0)
+            env.qpos[b, :2] += 0.5 * CELL * d[b]
+            env.cell[b] = cell_of(env.qpos[b, :2])
+            assert env.cell[b] not in np.delete(env.layout[b], [0, 1])  # never a third pad or the wall
+            if env.cell[b] == goal[b]:
+                break
+        assert env.cell[b] == goal[b]
+
+
 def test_running_norm_matches_numpy():
     rng = np.random.default_rng(0)
     chunks = [rng.normal(3.0, 2.0, (50, 4)) for _ in range(5)]

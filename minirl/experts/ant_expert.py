@@ -9,7 +9,8 @@ direction (spec 3.2). `Guidance` computes both for B episodes of `AntPinpadBatch
     map         (16, 4) one-hot per cell of the move (up, right, down, left) that lowers dist; zeros on blocked
                 cells and on the target (the paper's input, 64 numbers)
     d_t         unit vector from the torso to the centre of the next cell on the path (ours: aiming at the
-                centre, not along the cardinal axis, keeps a drifting ant inside its row or column)
+                centre, not along the cardinal axis, keeps a drifting ant inside its row or column), also
+                from the pad the ant has just stepped on, which the map counts as blocked
 
 The paper's one-hot map (`Guidance.map`) is kept for reference, but what the policy reads is the path
 direction d_t it implies, with the ant's own state, in a canonical frame (`ant_symmetry`, ours): the ant's
@@ -79,6 +80,7 @@ class Guidance:
         self.key = np.full((num_envs, 2), -1, dtype=np.int64)  # (seed, target) each map was made for
         self.dist = np.full((num_envs, NUM_CELLS), np.inf)  # (B, 16)
         self.best = np.zeros((num_envs, NUM_CELLS), dtype=np.int64)  # (B, 16) the move that lowers dist
+        self.leads = np.zeros((num_envs, NUM_CELLS), dtype=bool)  # (B, 16) some neighbour is on a path
         self.map = np.zeros((num_envs, NUM_CELLS, 4), dtype=np.float32)  # (B, 16, 4) the paper's one-hot input
 
     def update(self, env) -> None:
@@ -91,6 +93,9 @@ class Guidance:
             nb_dist = np.where(NB[None] >= 0, dist[:, np.maximum(NB, 0)], np.inf)  # (n, 16, 4)
             best = nb_dist.argmin(-1)  # (n, 16)
             useful = np.isfinite(dist) & (dist > 0)  # a free cell on some path, not the goal itself
+            # The ant may stand on a blocked cell: the pad it has just visited. Its way off is the best free
+            # neighbour, so `leads` holds where some neighbour is on a path (a pad's dist alone is inf).
+            self.leads[stale] = np.isfinite(nb_dist.min(-1))
             self.dist[stale], self.best[stale] = dist, best
             self.map[stale] = np.where(useful[..., None], np.eye(4, dtype=np.float32)[best], 0.0)
             self.key[stale] = key[stale]
@@ -102,7 +107,7 @@ class Guidance:
         nxt = NB[cell, self.best[B, cell]]  # (B,)
         vec = cell_centres(np.maximum(nxt, 0)) - env.qpos[:, :2]  # (B, 2)
         norm = np.linalg.norm(vec, axis=1, keepdims=True)
-        ok = (env.cell != OUTSIDE) & np.isfinite(self.dist[B, cell]) & (nxt >= 0) & (env.target() >= 0)
+        ok = (env.cell != OUTSIDE) & self.leads[B, cell] & (nxt >= 0) & (env.target() >= 0)
         return np.where(ok[:, None], vec / np.maximum(norm, 1e-6), 0.0)
 
     def observation(self, env) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -215,12 +215,15 @@ def test_canonical_features_do_not_depend_on_the_labelling():
         np.testing.assert_allclose(unrelabel_actions(relabel_actions(u, k), k), u)
 
 
-def test_committed_expert_reaches_correct_pads():
-    """The committed expert (minirl/pretrained/ant_expert.json: command, metrics) walks to correct pads on fixed
-    seeds. It is far below the paper's expert (README), but it must keep doing at least this."""
+def test_committed_expert_solves_most_tasks():
+    """The committed expert (minirl/pretrained/ant_expert.json: command, metrics) completes most tasks on fixed
+    seeds: 15 of 16 pretraining episodes and 14 of 16 on the post-training task with mujoco 4.0.0 (0.90 / 0.82 on
+    512, README). The bar leaves room for another MuJoCo version's different trajectories."""
     from minirl.checkpoints import resolve_expert
     from minirl.experts.ant_expert import success_rate
 
     expert = load_expert(resolve_expert("pretrained"))
-    r = success_rate(expert, "pretrain", episodes=16, seed=0)
-    assert r["pads"] >= 0.5, r  # an untrained policy stands still: 0 pads
+    pre = success_rate(expert, "pretrain", episodes=16, seed=0)
+    post = success_rate(expert, (0, 1, 2, 3), episodes=16, seed=0)
+    assert pre["success"] >= 0.6 and pre["pads"] >= 2.0, pre  # an untrained policy stands still: 0 pads
+    assert post["success"] >= 0.5 and post["pads"] >= 2.5, post

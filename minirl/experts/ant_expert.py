@@ -78,7 +78,6 @@ class Guidance:
 
     def __init__(self, num_envs: int):
         self.key = np.full((num_envs, 2), -1, dtype=np.int64)  # (seed, target) each map was made for
-        self.dist = np.full((num_envs, NUM_CELLS), np.inf)  # (B, 16)
         self.best = np.zeros((num_envs, NUM_CELLS), dtype=np.int64)  # (B, 16) the move that lowers dist
         self.leads = np.zeros((num_envs, NUM_CELLS), dtype=bool)  # (B, 16) some neighbour is on a path
         self.map = np.zeros((num_envs, NUM_CELLS, 4), dtype=np.float32)  # (B, 16, 4) the paper's one-hot input
@@ -96,7 +95,7 @@ class Guidance:
             # The ant may stand on a blocked cell: the pad it has just visited. Its way off is the best free
             # neighbour, so `leads` holds where some neighbour is on a path (a pad's dist alone is inf).
             self.leads[stale] = np.isfinite(nb_dist.min(-1))
-            self.dist[stale], self.best[stale] = dist, best
+            self.best[stale] = best
             self.map[stale] = np.where(useful[..., None], np.eye(4, dtype=np.float32)[best], 0.0)
             self.key[stale] = key[stale]
 

@@ -26,6 +26,20 @@ def test_distance_maps_equal_breadth_first_search():
         np.testing.assert_array_equal(distance_maps(layout[None], np.array([target]))[0], ref)
 
 
+def walk_guided(env, guide, b: int, goal: int, allowed) -> None:
+    """A kinematic point walker, half a cell per move along episode b's guided direction, until it reaches the
+    `goal` cell; it must never enter a pad or wall of the layout outside the `allowed` object indices."""
+    for _ in range(20):
+        _, d, _ = guide.observation(env)
+        assert np.isclose(np.linalg.norm(d[b]), 1.0)
+        env.qpos[b, :2] += 0.5 * CELL * d[b]
+        env.cell[b] = cell_of(env.qpos[b, :2])
+        assert env.cell[b] not in np.delete(env.layout[b], allowed)
+        if env.cell[b] == goal:
+            break
+    assert env.cell[b] == goal
+
+
 def test_guidance_leads_to_the_target():
     """Walking along the guided direction from any start reaches the target pad without touching another."""
     env = AntPinpadBatch(16, task="0-1-2-3")
@@ -34,16 +48,8 @@ def test_guidance_leads_to_the_target():
     guide.update(env)
     goal = env.layout[np.arange(16), env.target()]
     for b in range(16):
-        for _ in range(20):  # a kinematic point walker, half a cell per move
-            x, d, _ = guide.observation(env)
-            assert np.isclose(np.linalg.norm(d[b]), 1.0)
-            env.qpos[b, :2] += 0.5 * CELL * d[b]
-            env.cell[b] = cell_of(env.qpos[b, :2])
-            assert env.cell[b] not in np.delete(env.layout[b], env.target()[b])  # never another pad or the wall
-            if env.cell[b] == goal[b]:
-                break
-        assert env.cell[b] == goal[b]
-    assert x.shape == (16, EXPERT_OBS_DIM)
+        walk_guided(env, guide, b, goal[b], allowed=[env.target()[b]])  # never another pad or the wall
+    assert guide.observation(env)[0].shape == (16, EXPERT_OBS_DIM)
     m = guide.map.reshape(16, 16, 4)
     assert (m.sum(-1) <= 1).all() and (m[np.arange(16), goal].sum(-1) == 0).all()  # one-hot, none on the goal
 
@@ -63,15 +69,7 @@ def test_guidance_leads_off_a_visited_pad():
     guide.update(env)
     goal = env.layout[rows, 1]
     for b in range(16):
-        for _ in range(20):
-            _, d, _ = guide.observation(env)
-            assert np.isclose(np.linalg.norm(d[b]), 1.0)
-            env.qpos[b, :2] += 0.5 * CELL * d[b]
-            env.cell[b] = cell_of(env.qpos[b, :2])
-            assert env.cell[b] not in np.delete(env.layout[b], [0, 1])  # never a third pad or the wall
-            if env.cell[b] == goal[b]:
-                break
-        assert env.cell[b] == goal[b]
+        walk_guided(env, guide, b, goal[b], allowed=[0, 1])  # never a third pad or the wall
 
 
 def test_running_norm_matches_numpy():

@@ -35,6 +35,7 @@ if [ -d .whl ] && ! python3 -c "import mujoco, gymnasium" 2>/dev/null; then
   export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
+export MUJOCO_GL=${MUJOCO_GL:-disable}  # nothing here renders: no OpenGL library is loaded
 python3 -c "import torch, minirl; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
     torch.cuda.get_device_name() if torch.cuda.is_available() else '')" || exit 1
 

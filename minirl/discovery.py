@@ -207,7 +207,9 @@ def main(cfg: MetacontrollerConfig) -> dict:
           f"(uncontrolled {m['transfer_uncontrolled']:.2f})")  # fmt: skip
     if "transfer_other_layout_place" in m:
         place, base = m["transfer_other_layout_place"], m["transfer_uncontrolled_place"]
-        print(f"  on another layout it reaches the pair nearest its first place {place:.2f} (base model {base:.2f})")
+        print(f"  on another layout it reaches the pair nearest its first place {place:.2f} (base model {base:.2f}); "
+              f"its first move is the expert's {m['transfer_other_layout_move']:.2f} "
+              f"(base model {m['transfer_uncontrolled_move']:.2f})")  # fmt: skip
     print(f"posterior replay (an expert episode's codes, closed loop): success {m['replay_own_layout_pretrain']:.3f} "
           f"on a pretraining task, {m['replay_own_layout_posttrain']:.3f} on the post-training task")  # fmt: skip
     return metrics

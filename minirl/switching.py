@@ -18,6 +18,8 @@
   Gridworld: `other_layout_place` is the share that reach, on the other layout, the pair of the colour
   nearest (Manhattan) to the cell the code was written for; `uncontrolled_place` the base model's (another
   rollout on the other layout). A code that means "go to that place" scores high here and not on pairs.
+  `other_layout_move` is the share whose first move on the other layout is the expert's first move on its
+  own, `uncontrolled_move` the base model's: high for a code that means "go up", whatever is there.
 - **Posterior replay** (ours, a probe for internal RL). Replay the codes the encoder wrote for an expert
   episode of a task, in closed loop through the latent-action environment: can the latent space express
   that task at all, on its own layout and on another?
@@ -120,7 +122,7 @@ def code_transfer(model, meta, data, layer: int, seed: int = 0) -> dict:
         dist = np.abs(other // 7 - target[:, None] // 7) + np.abs(other % 7 - target[:, None] % 7)  # Manhattan
         nearest = dist.argmin(1) // 2  # (N,) its pair
         runs.append(("uncontrolled_other", np.roll(seeds, 1), None))
-    out, reached = {}, {}
+    out, reached, first_move = {}, {}, {}
     for name, layout_seeds, U in runs:
         env = batch_env(model.cfg.env, len(seeds), task_set=ONE_SUBGOAL_TASKS[model.cfg.env])
         chooser = (lambda t, e, env, U=U: U) if U is not None else None
@@ -128,9 +130,13 @@ def code_transfer(model, meta, data, layer: int, seed: int = 0) -> dict:
         reached[name] = np.where(r["success"], subgoal_of_colour(model.cfg.env, env.visited.argmax(1)), -1)
         if name != "uncontrolled_other":
             out[f"transfer_{name}"] = float((reached[name] == first).mean())
+        first_move[name] = r["actions"][:, 0]
     if grid:
         out["transfer_other_layout_place"] = float((reached["other_layout"] == nearest).mean())
         out["transfer_uncontrolled_place"] = float((reached["uncontrolled_other"] == nearest).mean())
+        expert_move = data.arrays["actions"][:, 0]  # (N,) the expert's first move on the code's own layout
+        out["transfer_other_layout_move"] = float((first_move["other_layout"] == expert_move).mean())
+        out["transfer_uncontrolled_move"] = float((first_move["uncontrolled_other"] == expert_move).mean())
     return out
 
 

@@ -309,7 +309,8 @@ def test_posterior_replay_counts_the_switches_and_refuses_mixed_tasks():
 
 def test_code_transfer_of_a_code_that_does_nothing_is_the_base_models():
     """With U = 0 (the initial hypernetwork) every controlled rollout is the base model's own, sample for sample:
-    own-layout transfer equals the uncontrolled rate, and so does the place measure on the other layout."""
+    own-layout transfer equals the uncontrolled rate, and so do the place and first-move measures on the other
+    layout."""
     from minirl.checkpoints import load_base_model, resolve_base
     from minirl.switching import code_transfer
 
@@ -320,4 +321,5 @@ def test_code_transfer_of_a_code_that_does_nothing_is_the_base_models():
     out = code_transfer(base, meta, data, layer=2)
     assert out["transfer_own_layout"] == out["transfer_uncontrolled"] > 0
     assert out["transfer_other_layout_place"] == out["transfer_uncontrolled_place"] > 0
+    assert out["transfer_other_layout_move"] == out["transfer_uncontrolled_move"] > 0
     assert all(0.0 <= v <= 1.0 for v in out.values())

@@ -12,7 +12,7 @@
 #
 # Run from a session with a lent GPU (the device tool's `run`; mujoco and gymnasium are not on that machine,
 # so carry their wheels, made once here with the pip download line of /work/.library/device/README.md into
-# .whl/: gymnasium farama-notifications mujoco mujoco-core glfw pyopengl, for Python 3.12):
+# .whl/: gymnasium farama-notifications mujoco mujoco-core, for Python 3.12; 10 MB):
 #   run(command="bash scripts/gpu_session.sh", carry=[".whl", "runs/gpu_base"], timeout_s=600)
 # then copy what came back to runs/gpu_base (`cp <files_at>/gpu_base/* runs/gpu_base/`) for the next session.
 # Locally (no GPU), `OUT=/tmp/out WORK=/tmp/work PRESET=tiny bash scripts/gpu_session.sh` checks the script in

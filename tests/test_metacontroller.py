@@ -323,3 +323,43 @@ def test_code_transfer_of_a_code_that_does_nothing_is_the_base_models():
     assert out["transfer_other_layout_place"] == out["transfer_uncontrolled_place"] > 0
     assert out["transfer_other_layout_move"] == out["transfer_uncontrolled_move"] > 0
     assert all(0.0 <= v <= 1.0 for v in out.values())
+
+
+def test_code_transfer_scores_a_code_that_means_its_pair_and_its_first_move(monkeypatch):
+    """The bookkeeping of code_transfer, against a stand-in for the rollout: a controlled episode (code i, on
+    whatever layout) reaches code i's own pair and makes the first move the expert made on code i's own layout;
+    an uncontrolled one reaches nothing and makes its own layout's expert move. Such a code transfers fully
+    (own and other layout 1.0, first move 1.0); the uncontrolled first-move measure is the chance that the
+    previous layout's expert opened with the same move; the place measure is how often the nearest pair is
+    the code's pair."""
+    import minirl.switching as switching
+
+    base, meta = make()
+    data = Trajectories(generate_gridworld("pretrain", 48, seed=4, progress=False))
+    first_pair = data.arrays["subgoals"][:, 0].astype(np.int64)
+    first_move = data.arrays["actions"][:, 0]
+    episode_of = {int(s): i for i, s in enumerate(data.arrays["seeds"])}
+
+    def fake_rollout(env, model, layer, chooser, seeds=None, generator=None):
+        env.reset(seeds)
+        n = len(seeds)
+        actions = np.zeros((n, 2), dtype=np.int64)
+        if chooser is not None:  # row i is code i, whatever layout it runs on
+            env.visited[np.arange(n), 2 * first_pair] = True
+            actions[:, 0] = first_move
+            return {"success": np.ones(n, bool), "actions": actions}
+        actions[:, 0] = first_move[[episode_of[int(s)] for s in seeds]]
+        return {"success": np.zeros(n, bool), "actions": actions}
+
+    monkeypatch.setattr(switching, "rollout", fake_rollout)
+    out = switching.code_transfer(base, meta.eval(), data, layer=1)
+    assert out["transfer_own_layout"] == out["transfer_other_layout"] == 1.0
+    assert out["transfer_uncontrolled"] == 0.0
+    assert out["transfer_other_layout_move"] == 1.0
+    assert out["transfer_uncontrolled_move"] == pytest.approx(np.mean(np.roll(first_move, 1) == first_move))
+    layouts = data.arrays["layouts"]
+    target = layouts[np.arange(48), data.arrays["tasks"][:, 0]]
+    other = np.roll(layouts, 1, axis=0)[:, :8]
+    nearest = (np.abs(other // 7 - target[:, None] // 7) + np.abs(other % 7 - target[:, None] % 7)).argmin(1) // 2
+    assert out["transfer_other_layout_place"] == pytest.approx(np.mean(nearest == first_pair))
+    assert out["transfer_uncontrolled_place"] == 0.0

@@ -22,3 +22,19 @@ def test_control_tests_on_the_requested_task(tmp_path, capsys):
 def test_control_rejects_a_bad_task(task, message):
     with pytest.raises(ValueError, match=message):
         ControllerConfig(task=task)
+
+
+def test_control_same_seed_same_controllers(tmp_path):
+    """Two runs with one seed (and one torch thread) train bit-identical controllers and report the same success.
+    (1 thread against 2 changes float sums at ~1e-7, and sampled rollouts may then diverge: README.)"""
+    import torch
+
+    from minirl.checkpoints import load_checkpoint
+
+    runs = [main(stage_preset(ControllerConfig, "tiny", layers="0,2", task="0-1-2-3", out=str(tmp_path / str(i))))
+            for i in range(2)]  # fmt: skip
+    assert runs[0]["gt_controller_success"] == runs[1]["gt_controller_success"]
+    for layer in (0, 2):
+        a, b = (load_checkpoint(tmp_path / str(i) / f"controllers_layer{layer}.pt")["state_dict"] for i in range(2))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert a["A" if "A" in a else "U"].abs().sum() > 0  # zero at initialisation: training moved it

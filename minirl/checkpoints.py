@@ -162,8 +162,8 @@ def start_frozen_stage(cfg, stage: str):
     from minirl.runs import Run, default_out, seed_everything
 
     cfg.out = cfg.out or str(default_out(stage, f"{cfg.env}-{cfg.preset}-s{cfg.seed}"))
-    seed_everything(cfg.seed)
     device, base_path = resolve_device(cfg.device), resolve_base(cfg.base, cfg.env)
+    seed_everything(cfg.seed, device)
     model = load_base_model(base_path, device).requires_grad_(False)
     if model.cfg.env != cfg.env:  # before the run directory exists: a refused input leaves nothing behind
         raise ValueError(f"base model {cfg.base!r} was pretrained on {model.cfg.env!r}, not {cfg.env!r}")

@@ -85,7 +85,7 @@ def main(cfg: PretrainConfig) -> dict:
     out = cfg.out or str(default_out("pretrain", f"{cfg.env}-{cfg.preset}-s{cfg.seed}"))
     cfg.out = out
     device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed, device)
     run = Run(out, cfg)
     ckpt_path = run.dir / "checkpoint.pt"
 

@@ -19,16 +19,21 @@ from typing import Any
 import numpy as np
 
 
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (if imported)."""
+def seed_everything(seed: int, device="cpu") -> None:
+    """Seed python, numpy and torch; on a CPU also make torch deterministic, so that one seed gives one run.
+
+    Without `torch.use_deterministic_algorithms`, the backward of indexing a tensor by a tensor (an embedding
+    row, a controller U[g]) accumulates in an order that depends on the threads: two 2-thread runs of one
+    command differed by ~1e-7 in their weights, and sampled rollouts then diverge. On a GPU it is left alone
+    (some CUDA kernels have no deterministic version and would raise).
+    """
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover
-        pass
+    torch.manual_seed(seed)
+    if torch.device(device).type == "cpu":
+        torch.use_deterministic_algorithms(True)
 
 
 def atomic_write(path: str | os.PathLike, write_fn, suffix: str = "") -> Path:

@@ -334,6 +334,8 @@ class RLConfig(FrozenStageConfig):
     eval_episodes: int = arg(1024, "fresh episodes for the final success rate")
     layouts: int = arg(0, "0: a fresh layout every episode (the paper); N > 0: every episode, the final "
                        "evaluation included, draws one of N fixed layouts (a diagnostic)")  # fmt: skip
+    checkpoint_every: int = arg(10, "iterations between resumable checkpoints (rerun the command to resume; a "
+                                "larger --iterations extends a finished run)")  # fmt: skip
 
     def __post_init__(self):
         super().__post_init__()
@@ -341,7 +343,7 @@ class RLConfig(FrozenStageConfig):
         if self.method not in methods:
             raise ValueError(f"method {self.method!r} on {self.env}: expected one of {methods}")
         parse_task_set(self.task, env=self.env)
-        for name in ("iterations", "batch_size", "epochs", "policy_width", "eval_episodes"):
+        for name in ("iterations", "batch_size", "epochs", "policy_width", "eval_episodes", "checkpoint_every"):
             check_range(name, getattr(self, name), 1)
         check_range("layouts", self.layouts, 0)
         check_range("lr", self.lr, 1e-8, 1.0)

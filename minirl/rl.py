@@ -18,16 +18,28 @@ frozen in the latent methods.
 
 If no episode of a batch succeeds, every advantage is 0 and nothing is learned from it: the method must
 find successes by its own exploration, which is the paper's point.
+
+Run directory: config.json, metrics.jsonl (one line per iteration), checkpoint.pt (every `checkpoint_every`
+iterations, with the optimiser and both random streams: rerunning the command resumes, and a larger
+`--iterations` extends a finished run, to the same result as an uninterrupted one), metrics.json, success.png.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from minirl.checkpoints import load_metacontroller, resolve_metacontroller, save_checkpoint, start_frozen_stage
+from minirl.checkpoints import (
+    load_checkpoint,
+    load_metacontroller,
+    resolve_metacontroller,
+    save_checkpoint,
+    start_frozen_stage,
+)
 from minirl.config import RLConfig
 from minirl.latent_env import LatentActions, LatentPolicy
 from minirl.ppo import clipped_surrogate, normalised_advantage
@@ -91,6 +103,22 @@ def episode_seeds(cfg: RLConfig, rng: np.random.Generator, n: int) -> np.ndarray
     return pool[rng.integers(0, cfg.layouts, n)]
 
 
+def resume_point(path, cfg: RLConfig) -> dict | None:
+    """The checkpoint of an interrupted (or shorter) run of the same command in this run directory, or None."""
+    if not path.exists():
+        return None
+    ckpt = load_checkpoint(path, kind=f"rl_{cfg.method}")
+    if "iteration" not in ckpt:
+        raise ValueError(f"{path} was written before RL runs could resume; choose another --out")
+    ignore = {"iterations", "eval_episodes", "checkpoint_every", "out", "device"}
+    old, new = ckpt["config"], dataclasses.asdict(cfg)  # checkpoints store configs as plain dicts
+    differ = sorted(k for k in new if k not in ignore and old.get(k) != new[k])
+    if differ:
+        settings = ", ".join(f"{k}={old.get(k)!r}" for k in differ)
+        raise ValueError(f"{path} holds a run with other settings ({settings}): rerun with them, or use another --out")
+    return ckpt
+
+
 def main(cfg: RLConfig) -> dict:
     """Train one method on the task; returns the success curve and the final success on fresh episodes (with
     `layouts`, new episodes on the same N layouts)."""
@@ -107,8 +135,26 @@ def main(cfg: RLConfig) -> dict:
         params = list(policy.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)  # [P] Tab. A13: wd 0, constant lr
     rng, gen = np.random.default_rng(cfg.seed), torch.Generator(device=device).manual_seed(cfg.seed)
-    curve, episodes = [], 0
-    bar = tqdm(range(cfg.iterations), desc=f"rl ({cfg.method})", unit="iter")
+    trained = policy if policy is not None else model  # what PPO updates
+    curve, episodes, start, ckpt_path = [], 0, 0, run.dir / "checkpoint.pt"
+    ckpt = resume_point(ckpt_path, cfg)
+    if ckpt is not None:
+        trained.load_state_dict(ckpt["state_dict"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start, curve, episodes = ckpt["iteration"], [tuple(c) for c in ckpt["curve"]], ckpt["episodes"]
+        rng.bit_generator.state = ckpt["rng_state"]
+        gen.set_state(ckpt["generator_state"])
+        print(f"resuming {ckpt_path} at iteration {start}")
+
+    def save(iteration: int) -> None:
+        save_checkpoint(ckpt_path, {
+            "kind": f"rl_{cfg.method}", "config": cfg, "base": str(base_path), "state_dict": trained.state_dict(),
+            "optimizer": opt.state_dict(), "iteration": iteration, "curve": curve, "episodes": episodes,
+            "rng_state": rng.bit_generator.state, "generator_state": gen.get_state(),
+        })  # fmt: skip
+
+    bar = tqdm(range(start, cfg.iterations), desc=f"rl ({cfg.method})", unit="iter", initial=start,
+               total=cfg.iterations)  # fmt: skip
     for it in bar:
         with torch.no_grad():
             r, batch = collect(cfg, model, layer, meta, policy, episode_seeds(cfg, rng, cfg.batch_size), gen)
@@ -129,13 +175,11 @@ def main(cfg: RLConfig) -> dict:
         logs = {"charts/episodes": episodes, "charts/success": success, "charts/colours": colours,
                 "charts/steps_per_episode": float(batch["mask"].sum(1).float().mean())}  # fmt: skip
         run.log(it + 1, {**logs, **{f"losses/{k}": v for k, v in stats.items()}})
+        if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
+            save(it + 1)
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad():  # the final evaluation draws from the streams as saved at the last iteration
         final, _ = collect(cfg, model, layer, meta, policy, episode_seeds(cfg, rng, cfg.eval_episodes), gen)
-    save_checkpoint(run.dir / "checkpoint.pt", {
-        "kind": f"rl_{cfg.method}", "config": cfg, "base": str(base_path),
-        "state_dict": (policy if policy is not None else model).state_dict(),
-    })  # fmt: skip
     fig = plot_rl_curves({cfg.method: curve})
     fig.savefig(run.dir / "success.png", dpi=120)
     plt.close(fig)

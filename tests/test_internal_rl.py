@@ -126,6 +126,26 @@ def test_rl_same_seed_same_run(method, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.parametrize("method", ["internal", "raw"])
+def test_rl_resumes_to_the_same_run(method, tmp_path, capsys):
+    """Two iterations, then the same command with four, equals four in one go: weights, curve, final success.
+    A run directory that holds another run's settings is refused by name."""
+    from minirl.checkpoints import load_checkpoint
+    from minirl.config import RLConfig, stage_preset
+    from minirl.rl import main
+
+    kw = dict(method=method, task="0-1", batch_size=32, lr=1e-2, seed=3, checkpoint_every=1)
+    whole = main(stage_preset(RLConfig, "tiny", iterations=4, out=str(tmp_path / "whole"), **kw))
+    main(stage_preset(RLConfig, "tiny", iterations=2, out=str(tmp_path / "parts"), **kw))
+    parts = main(stage_preset(RLConfig, "tiny", iterations=4, out=str(tmp_path / "parts"), **kw))
+    assert "resuming" in capsys.readouterr().out
+    assert parts["curve"] == whole["curve"] and parts["success"] == whole["success"] and len(parts["curve"]) == 4
+    a, b = (load_checkpoint(tmp_path / d / "checkpoint.pt")["state_dict"] for d in ("whole", "parts"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="lr=0.01"):
+        main(stage_preset(RLConfig, "tiny", iterations=4, out=str(tmp_path / "parts"), **{**kw, "lr": 1e-3}))
+
+
 @pytest.mark.parametrize(
     "kw, name",
     [

@@ -140,6 +140,25 @@ def code_transfer(model, meta, data, layer: int, seed: int = 0) -> dict:
     return out
 
 
+def decision_points(beta: torch.Tensor, mask: torch.Tensor, *values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The steps where a code is written, t = 0 and every hard switch (beta > 0.5), gathered per episode.
+
+    beta, mask (N, T); each value (N, T, ...) -> the same at the decision points, left-aligned and zero-padded
+    (N, M, ...), M the most decisions in an episode, then `valid` (N, M) bool."""
+    written = (beta > 0.5) & mask
+    written[:, 0] = True
+    episode, t = written.nonzero(as_tuple=True)
+    k = written.cumsum(1)[episode, t] - 1  # the decision's index within its episode
+    valid = torch.zeros(len(beta), int(k.max()) + 1, dtype=torch.bool, device=beta.device)
+    valid[episode, k] = True
+    gathered = []
+    for v in values:
+        out = v.new_zeros(valid.shape + v.shape[2:])
+        out[episode, k] = v[episode, t]
+        gathered.append(out)
+    return (*gathered, valid)
+
+
 class _ReplayPolicy:
     """Stands in for `latent_env.LatentPolicy`: at its k-th decision in episode i it writes codes[i, k] (the
     last one again once they run out). `LatentActions` indexes the cache by episode, so it carries the index."""
@@ -175,13 +194,10 @@ def posterior_replay(model, meta, data, layer: int, seed: int = 0) -> dict:
     device = next(model.parameters()).device
     batch = data.batch(np.arange(len(data)), device)
     out = meta(model.lower(batch["obs"], layer), batch["mask"], sample=False)
-    switch = (out["beta"] > 0.5) & batch["mask"]
-    switch[:, 0] = True  # the first code is always written
-    counts = switch.sum(1)  # (N,)
-    codes = out["z"].new_zeros(len(data), int(counts.max()), meta.n_z)
-    for i in range(len(data)):
-        codes[i, : counts[i]] = out["z"][i][switch[i]]
-        codes[i, counts[i] :] = out["z"][i][switch[i]][-1]
+    codes, valid = decision_points(out["beta"], batch["mask"], out["z"])  # (N, M, n_z), (N, M)
+    counts = valid.sum(1)  # (N,)
+    last = codes[torch.arange(len(data)), counts - 1]  # (N, n_z) each episode's last code
+    codes = torch.where(valid[..., None], codes, last[:, None])  # held once they run out
     result = {"codes_per_episode": float(counts.float().mean())}
     seeds = data.arrays["seeds"]
     for name, layout_seeds in (("own_layout", seeds), ("other_layout", np.roll(seeds, 1))):

@@ -1,7 +1,9 @@
 """Ground-truth controllers (`minirl control`): the test task is a parameter, and a bad one is refused by name."""
 
 import pytest
+import torch
 
+from minirl.checkpoints import load_checkpoint
 from minirl.config import ControllerConfig, stage_preset
 from minirl.controllers import main
 
@@ -27,10 +29,6 @@ def test_control_rejects_a_bad_task(task, message):
 def test_control_same_seed_same_controllers(tmp_path):
     """Two runs with one seed train bit-identical controllers and report the same success. With two threads and
     without `torch.use_deterministic_algorithms` (runs.seed_everything) they differed at ~1e-7."""
-    import torch
-
-    from minirl.checkpoints import load_checkpoint
-
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # where the order of accumulation varied
     try:

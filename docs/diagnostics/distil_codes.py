@@ -15,23 +15,16 @@ from common import load, parser
 from minirl.data import Trajectories, generate_gridworld
 from minirl.latent_env import LatentActions, LatentPolicy
 from minirl.rollout import rollout
+from minirl.switching import decision_points
 from minirl.worlds import batch_env, parse_tasks
 
 
-def decision_points(model, meta, layer, data):
-    """e and z at t = 0 and at every hard switch of the encoder's pass: (N, M, D), (N, M, n_z), mask (N, M)."""
+def codes_at_decisions(model, meta, layer, data):
+    """e and the encoder's z at t = 0 and every hard switch: (N, M, D), (N, M, n_z), valid (N, M)."""
     b = data.batch(np.arange(len(data)))
     e = model.lower(b["obs"], layer)
     out = meta(e, b["mask"], sample=False)
-    switch = (out["beta"] > 0.5) & b["mask"]
-    switch[:, 0] = True
-    M = int(switch.sum(1).max())
-    E, Z = e.new_zeros(len(data), M, e.shape[-1]), e.new_zeros(len(data), M, meta.n_z)
-    mask = torch.zeros(len(data), M, dtype=torch.bool)
-    for i in range(len(data)):
-        k = int(switch[i].sum())
-        E[i, :k], Z[i, :k], mask[i, :k] = e[i][switch[i]], out["z"][i][switch[i]], True
-    return E, Z, mask
+    return decision_points(out["beta"], b["mask"], e, out["z"])
 
 
 def greedy_success(model, meta, layer, policy, task, n=1024, seed=13):
@@ -59,8 +52,8 @@ def main():
         train, held_out = (
             Trajectories(generate_gridworld(args.task, n, seed=s)) for n, s in ((args.episodes, 11), (500, 12))
         )
-        E, Z, M = decision_points(model, meta, layer, train)
-        Ev, Zv, Mv = decision_points(model, meta, layer, held_out)
+        E, Z, M = codes_at_decisions(model, meta, layer, train)
+        Ev, Zv, Mv = codes_at_decisions(model, meta, layer, held_out)
     policy = LatentPolicy(model.cfg.d_model, meta.n_z)
     opt = torch.optim.AdamW(policy.parameters(), lr=1e-3, weight_decay=0.0)
     rng = np.random.default_rng(0)

@@ -230,6 +230,7 @@ def main(cfg: CompILEConfig) -> dict:
         cmod.load_state_dict(ckpt["state_dict"]), model.load_state_dict(ckpt["base_state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         step, rng.bit_generator.state = ckpt["step"], ckpt["rng_state"]
+        run.rewind(step)
         print(f"resuming {ckpt_path} at step {step}")
     train_data, heldout = _episodes(cfg)
 

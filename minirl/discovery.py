@@ -112,6 +112,7 @@ def train(cfg: MetacontrollerConfig, run, device, model, base_path, data=None) -
             model.load_state_dict(ckpt["base_state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         step, rng.bit_generator.state = ckpt["step"], ckpt["rng_state"]
+        run.rewind(step)
         print(f"resuming {ckpt_path} at step {step}")
     train_data, heldout = data or _episodes(cfg)
 

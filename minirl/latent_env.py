@@ -84,8 +84,9 @@ class LatentActions:
         decide = running & ((beta > self.threshold) | (t == 0))
         idx = decide.nonzero()[:, 0]
         if len(idx):
+            seen = self.policy_input(e[idx], env, idx.cpu().numpy())  # (n, D): what the policy reads
             sub = {k: v[idx] for k, v in self.cache.items()}
-            mean, sub = self.policy.step(e[idx], sub)
+            mean, sub = self.policy.step(seen, sub)
             for k, v in sub.items():
                 self.cache[k][idx] = v
             z_new = mean
@@ -94,16 +95,21 @@ class LatentActions:
                 z_new = mean + self.policy.log_std.exp() * noise
             z = z.clone()
             z[idx] = z_new
-            self.e.append(e[idx].cpu()), self.z.append(z_new.cpu())
+            self.e.append(seen.cpu()), self.z.append(z_new.cpu())
             self.where.append(torch.stack([idx.cpu(), self.count[idx].cpu()], 1))
             self.times.append(torch.full((len(idx),), t, dtype=torch.long))
             self.count[idx] += 1
         self.state = {"h": self.meta.gru(x, h), "z": z}
         return self.meta.decode(z)
 
+    def policy_input(self, e: torch.Tensor, env, idx) -> torch.Tensor:
+        """What the policy reads at a decision: the residual stream e (n, D) of the deciding episodes `idx` (n,), as
+        in the paper. A diagnostic (docs/diagnostics/policy_input.py) overrides this to add the observation."""
+        return e
+
     def decisions(self) -> dict[str, torch.Tensor]:
-        """Padded per-episode decision sequences: e (B, M, D), z (B, M, n_z), mask (B, M), the raw step of each
-        decision t (B, M) (-1 where padded); M = most decisions."""
+        """Padded per-episode decision sequences: e (B, M, D) as the policy read it, z (B, M, n_z), mask (B, M),
+        the raw step of each decision t (B, M) (-1 where padded); M = most decisions."""
         B, M = len(self.count), int(self.count.max())
         where = torch.cat(self.where)  # (N, 2)
         e, z = torch.cat(self.e), torch.cat(self.z)

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import EngFormatter
 
 from minirl.envs.grid_core import PALETTE, G, render_rgb
 from minirl.plots import SUBGOAL_NAMES
@@ -127,6 +128,7 @@ def plot_rl_curves(curves: Mapping[str, Sequence]) -> Figure:
         if len(runs) > 1:
             ax.fill_between(x, np.quantile(y, 0.25, 0), np.quantile(y, 0.75, 0), color=f"C{i}", alpha=0.2, lw=0)
     ax.set(xlabel="episodes", ylabel="success rate (sampled policy)", ylim=(-0.02, 1.02))
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 400000 -> 400k, so long runs' ticks do not collide
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig

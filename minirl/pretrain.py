@@ -103,6 +103,7 @@ def main(cfg: PretrainConfig) -> dict:
         model.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         step, rng.bit_generator.state = ckpt["step"], ckpt["rng_state"]
+        run.rewind(step)
         print(f"resuming {ckpt_path} at step {step}")
     n_params = sum(p.numel() for p in model.parameters())
     print(f"base model: {cfg.model.arch}, {cfg.model.n_layers} x {cfg.model.d_model}, {n_params / 1e6:.2f}M params")

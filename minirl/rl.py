@@ -144,6 +144,7 @@ def main(cfg: RLConfig) -> dict:
         start, curve, episodes = ckpt["iteration"], [tuple(c) for c in ckpt["curve"]], ckpt["episodes"]
         rng.bit_generator.state = ckpt["rng_state"]
         gen.set_state(ckpt["generator_state"])
+        run.rewind(start)
         print(f"resuming {ckpt_path} at iteration {start}")
 
     def save(iteration: int) -> None:

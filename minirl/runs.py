@@ -94,10 +94,29 @@ class Run:
         with open(self.dir / "metrics.jsonl", "a") as f:
             f.write(line + "\n")
 
+    def rewind(self, step: int) -> None:
+        """Resuming from a checkpoint at `step`: drop the metrics.jsonl lines logged after it (or cut off by a
+        crash), which the resumed run logs again. Their `time` restarts from 0 in the resumed process."""
+        path = self.dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines(keepends=True)
+        keep = [line for line in lines if _logged_step(line) <= step]
+        if len(keep) < len(lines):
+            atomic_write(path, lambda tmp: Path(tmp).write_text("".join(keep)))
+
     def finish(self, metrics: dict) -> dict:
         metrics = {**metrics, "wall_time_s": round(time.time() - self.start, 1)}
         write_json(self.dir / "metrics.json", metrics)
         return metrics
+
+
+def _logged_step(line: str) -> float:
+    """The step of a metrics.jsonl line; infinite for a line a crash cut short."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return float("inf")
 
 
 def default_out(stage: str, name: str) -> Path:

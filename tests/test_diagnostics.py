@@ -7,9 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from minirl.config import MetacontrollerConfig, ModelConfig
 from minirl.data import generate_gridworld
+from minirl.envs.grid_batch import GridPinpadBatch
+from minirl.envs.grid_core import one_hot
 from minirl.experts.grid_expert import GridExpert
+from minirl.metacontroller import Metacontroller
+from minirl.models.sequence_model import SequenceModel
+from minirl.rollout import rollout
 
 DIAGNOSTICS = Path(__file__).resolve().parents[1] / "docs" / "diagnostics"
 
@@ -17,30 +24,59 @@ DIAGNOSTICS = Path(__file__).resolve().parents[1] / "docs" / "diagnostics"
 @pytest.mark.parametrize(
     ("script", "args", "expect"),
     [
-        ("code_regression.py", ["--episodes", "300"], "the cell of colour 0 (49): held-out R^2"),
+        ("code_regression.py", ["--episodes", "300", "--probe"], "the cell of colour 0 (49): held-out R^2"),
         ("code_pointer.py", ["--episodes", "200"], "other layouts have a colour on the code's cell"),
         (
             "distil_codes.py",
             ["--episodes", "100", "--steps", "5", "--eval_episodes", "64", "--deterministic"],
             "distilled policy",
         ),
+        (
+            "policy_input.py",
+            "rl gridworld --task 0-1-4-5 --iterations 2 --batch_size 32 --eval_episodes 32 --out RUN".split(),
+            "internal: success",
+        ),
     ],
 )
-def test_diagnostic_scripts_run(script, args, expect):
+def test_diagnostic_scripts_run(script, args, expect, tmp_path):
+    args = [str(tmp_path / "run") if a == "RUN" else a for a in args]
     out = subprocess.run([sys.executable, str(DIAGNOSTICS / script), *args], capture_output=True, text=True,
                          env={"OMP_NUM_THREADS": "1", "PATH": ""}, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert expect in out.stdout
 
 
-def test_deterministic_expert_takes_the_first_shortest_path_action(monkeypatch):
+def diagnostic(name: str):
     sys.path.insert(0, str(DIAGNOSTICS))
     try:
-        from deterministic_expert import _first_optimal_action
+        return __import__(name)
     finally:
         sys.path.remove(str(DIAGNOSTICS))
+
+
+def test_deterministic_expert_takes_the_first_shortest_path_action(monkeypatch):
+    _first_optimal_action = diagnostic("deterministic_expert")._first_optimal_action
     monkeypatch.setattr(GridExpert, "act", _first_optimal_action)
     a = generate_gridworld("pretrain", 64, seed=3, progress=False)
     real = np.arange(a["actions"].shape[1])[None] < a["lengths"][:, None]  # (N, T) steps inside the episode
     first = np.argmax([(a["optimal"] >> k) & 1 for k in range(4)], axis=0)  # the lowest optimal action
     assert a["success"].all() and (a["actions"][real] == first[real]).all()
+
+
+def test_observation_policy_reads_the_residual_and_the_observation_of_each_deciding_episode():
+    policy_input = diagnostic("policy_input")
+    torch.manual_seed(0)
+    base = SequenceModel(ModelConfig(n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64)).eval()
+    meta = Metacontroller(32, MetacontrollerConfig(rank=4))
+    with torch.no_grad():
+        meta.switch_unit[-1].bias.fill_(1e4)  # a decision at every step
+    B = 8
+    chooser = policy_input.ObservationActions(meta, policy_input.observation_policy(32, 8, 16), B, "cpu")
+    r = rollout(GridPinpadBatch(B, task="0-1-4-5"), base, 1, chooser, seeds=np.arange(B), record_obs=True,
+                record_residuals=True)  # fmt: skip
+    d = chooser.decisions()
+    assert d["e"].shape[-1] == 32 + 637 and (d["mask"].sum(1).numpy() == r["length"]).all()
+    for i in range(B):  # decision k of episode i happened at raw step k: e_k, then o_k as a one-hot
+        n = r["length"][i]
+        torch.testing.assert_close(d["e"][i, :n, :32], r["residuals"][i, :n])
+        assert (d["e"][i, :n, 32:].numpy() == one_hot(r["obs"][i, :n])).all()

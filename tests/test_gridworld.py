@@ -102,6 +102,7 @@ def test_one_hot_round_trip():
         assert row.sum() == 13
     assert np.array_equal(from_one_hot(hot), cells)
     assert np.array_equal(from_one_hot(one_hot(cells[0])), cells[0])
+    assert np.array_equal(one_hot(cells.astype(np.int8)), hot)  # as datasets store them: no wrap-around past 127
 
 
 def test_layouts_never_overlap_and_are_solvable():

@@ -1,5 +1,7 @@
 """Internal RL's building blocks: the critic-free PPO loss, the latent policy and the latent-action chooser."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -137,8 +139,15 @@ def test_rl_resumes_to_the_same_run(method, tmp_path, capsys):
     kw = dict(method=method, task="0-1", batch_size=32, lr=1e-2, seed=3, checkpoint_every=1)
     whole = main(stage_preset(RLConfig, "tiny", iterations=4, out=str(tmp_path / "whole"), **kw))
     main(stage_preset(RLConfig, "tiny", iterations=2, out=str(tmp_path / "parts"), **kw))
+    log = tmp_path / "parts" / "metrics.jsonl"
+    with open(log, "a") as f:  # as if it had crashed after logging iteration 3, before its checkpoint
+        f.write('{"step": 3, "charts/success": 0.5}\n{"step": 4, "charts/succ')
     parts = main(stage_preset(RLConfig, "tiny", iterations=4, out=str(tmp_path / "parts"), **kw))
     assert "resuming" in capsys.readouterr().out
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["step"] for r in logged] == [1, 2, 3, 4] and [r["charts/success"] for r in logged] == [
+        s for _, s in parts["curve"]
+    ]  # the crashed run's lines are gone, each iteration logged once
     assert parts["curve"] == whole["curve"] and parts["success"] == whole["success"] and len(parts["curve"]) == 4
     a, b = (load_checkpoint(tmp_path / d / "checkpoint.pt")["state_dict"] for d in ("whole", "parts"))
     assert all(torch.equal(a[k], b[k]) for k in a)

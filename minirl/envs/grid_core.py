@@ -142,6 +142,7 @@ def sample_episodes(seeds: np.ndarray, num_tasks: int) -> tuple[np.ndarray, np.n
 
 def one_hot(cells: np.ndarray) -> np.ndarray:
     """(..., 13) object cells -> (..., 637) float32 one-hot observation (13 channels per cell, cell-major)."""
+    cells = np.asarray(cells, dtype=np.int64)  # datasets store cells as int8, where cells * 13 would wrap
     out = np.zeros(cells.shape[:-1] + (OBS_DIM,), dtype=np.float32)
     idx = cells * NUM_OBJECTS + np.arange(NUM_OBJECTS)  # (..., 13)
     np.put_along_axis(out, idx, 1.0, axis=-1)

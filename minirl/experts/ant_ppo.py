@@ -160,6 +160,7 @@ def main(cfg: AntExpertConfig) -> dict:
         expert.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         start = ckpt["iteration"]
+        run.rewind(start)
         print(f"resuming {out} at iteration {start}")
     env = AntPinpadBatch(cfg.num_envs, task="pretrain", seed=cfg.seed + start, nthread=cfg.nthread)
     guide, scaler = Guidance(cfg.num_envs), ReturnScaler(cfg.num_envs, cfg.gamma)

@@ -16,7 +16,7 @@ from minirl.worlds import ONE_SUBGOAL_TASKS, batch_env
 def main():
     p = parser(__doc__, 4000)
     args = p.parse_args()
-    model, meta, layer = load(args.metacontroller)
+    model, meta, layer = load(args.metacontroller, args.base)
     n = args.episodes
     d = Trajectories(generate_gridworld("pretrain", n, seed=31, progress=False))
     b = d.batch(np.arange(n))

@@ -63,7 +63,7 @@ def main():
     p.add_argument("--probe", action="store_true", help="also probe every layer's e_0 for the cell of colour 0")
     args = p.parse_args()
     torch.manual_seed(0)
-    model, meta, layer = load(args.metacontroller)
+    model, meta, layer = load(args.metacontroller, args.base)
     z, e, cell, feats = first_codes_and_features(model, meta, layer, args.episodes, 21)
     zv, ev, cell_v, feats_v = first_codes_and_features(model, meta, layer, 1000, 22)
     for name in feats:

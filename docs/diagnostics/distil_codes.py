@@ -57,7 +57,7 @@ def main():
 
         make_policy, chooser_class = observation_policy, ObservationActions
     torch.manual_seed(0)
-    model, meta, layer = load(args.metacontroller)
+    model, meta, layer = load(args.metacontroller, args.base)
     with torch.no_grad():
         train, held_out = (
             Trajectories(generate_gridworld(args.task, n, seed=s)) for n, s in ((args.episodes, 11), (500, 12))

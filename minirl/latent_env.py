@@ -84,7 +84,7 @@ class LatentActions:
         decide = running & ((beta > self.threshold) | (t == 0))
         idx = decide.nonzero()[:, 0]
         if len(idx):
-            seen = self.policy_input(e[idx], env, idx.cpu().numpy())  # (n, D): what the policy reads
+            seen = self.policy_input(e[idx], env, idx)  # (n, D): what the policy reads
             sub = {k: v[idx] for k, v in self.cache.items()}
             mean, sub = self.policy.step(seen, sub)
             for k, v in sub.items():

@@ -3,7 +3,7 @@
 In the paper the causal policy reads only e_{t,l}, the base model's residual stream at layer l at each decision
 point. The committed metacontroller's codes depend on where things are (the cell of colour 0 explains 0.56 of the
 first code's variance; code_regression.py), but the committed base model's 64-dim residual stream hardly says
-where they are: a linear probe on e_{0,2} finds colour 0's cell 0.11 of the time (code_regression.py --probe).
+where they are: a linear probe on e_{0,2} finds colour 0's cell 0.10 of the time (code_regression.py --probe).
 Here the policy reads [e_{t,l}, one_hot(o_t)] (64 + 637 dims), so the layout is linear in its input. Nothing
 else changes: same latent-action environment, same PPO, same budget. If internal RL on fresh layouts now
 learns like it does on a few fixed layouts, its input is what held it back.
@@ -26,7 +26,7 @@ class ObservationActions(latent_env.LatentActions):
     """The latent-action environment, with the policy reading [e, one_hot(o)] at each decision."""
 
     def policy_input(self, e, env, idx):
-        obs = torch.as_tensor(one_hot(env.obs()[idx]), device=e.device)  # (n, 637)
+        obs = torch.as_tensor(one_hot(env.obs()[idx.cpu().numpy()]), device=e.device)  # (n, 637)
         return torch.cat([e, obs], 1)  # (n, D + 637)
 
 

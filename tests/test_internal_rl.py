@@ -228,3 +228,25 @@ def test_internal_rl_benchmark_runs_both_rows():
     device = torch.device("cpu")
     assert bench.batched(model, meta, policy, layer, 4, device) > 0
     assert bench.naive(model, meta, policy, layer, 1, device) > 0
+
+
+def test_committed_gpu_checkpoints_load_together_and_only_together(tmp_path):
+    """The `gpu`-preset base and metacontroller made on a GPU (minirl/pretrained/*_gpu.*) load on a CPU, fit each
+    other, carry their provenance, run a tiny internal-RL stage, and the metacontroller refuses the `cpu` base."""
+    from minirl.checkpoints import PRETRAINED_DIR, load_base_model, load_metacontroller, resolve_base
+    from minirl.config import RLConfig, stage_preset
+    from minirl.rl import main
+    from minirl.runs import read_json
+
+    base, meta = PRETRAINED_DIR / "gridworld_base_gpu.pt", PRETRAINED_DIR / "gridworld_metacontroller_gpu.pt"
+    for path in (base, meta):
+        assert "H200" in read_json(path.with_suffix(".json"))["device"]
+    model = load_base_model(base)
+    assert (model.cfg.n_layers, model.cfg.d_model) == (6, 128)
+    _, layer, _ = load_metacontroller(meta, model)
+    assert layer == 3  # L/2
+    with pytest.raises(ValueError, match="another base model"):
+        load_metacontroller(meta, load_base_model(resolve_base("pretrained")))
+    out = main(stage_preset(RLConfig, "tiny", method="internal", base=str(base), metacontroller=str(meta),
+                            out=str(tmp_path / "rl")))  # fmt: skip
+    assert out["episodes"] > 0

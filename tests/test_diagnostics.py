@@ -80,3 +80,19 @@ def test_observation_policy_reads_the_residual_and_the_observation_of_each_decid
         n = r["length"][i]
         torch.testing.assert_close(d["e"][i, :n, :32], r["residuals"][i, :n])
         assert (d["e"][i, :n, 32:].numpy() == one_hot(r["obs"][i, :n])).all()
+
+
+def test_controller_gain_repeats_minirl_control_at_gains_0_and_1(tmp_path):
+    from minirl.config import ControllerConfig, stage_preset
+    from minirl.controllers import main
+
+    cfg = stage_preset(ControllerConfig, "tiny", layers="mid", task="0-1-2-3", eval_episodes=64, out=str(tmp_path))
+    m = main(cfg)
+    args = ["--controllers", str(tmp_path), "--episodes", "64", "--gains", "0,1,2"]
+    out = subprocess.run([sys.executable, str(DIAGNOSTICS / "controller_gain.py"), *args], capture_output=True,
+                         text=True, env={"OMP_NUM_THREADS": "1", "PATH": ""}, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [line for line in out.stdout.splitlines() if line.startswith("gain ")]
+    assert [line.split(":")[0] for line in lines] == ["gain 0", "gain 1", "gain 2"]
+    assert f"success {m['uncontrolled_success']:.3f}" in lines[0]
+    assert f"success {m['gt_controller_success'][0]:.3f}" in lines[1]

@@ -17,6 +17,7 @@ from minirl.experts.grid_expert import GridExpert
 from minirl.metacontroller import Metacontroller
 from minirl.models.sequence_model import SequenceModel
 from minirl.rollout import rollout
+from minirl.worlds import expert_episodes
 
 DIAGNOSTICS = Path(__file__).resolve().parents[1] / "docs" / "diagnostics"
 
@@ -31,6 +32,7 @@ DIAGNOSTICS = Path(__file__).resolve().parents[1] / "docs" / "diagnostics"
             ["--episodes", "100", "--steps", "5", "--eval_episodes", "64", "--deterministic"],
             "distilled policy",
         ),
+        ("switch_value.py", ["--episodes", "32"], "objective per episode at alpha 0.3"),
         (
             "policy_input.py",
             "rl gridworld --task 0-1-4-5 --iterations 2 --batch_size 32 --eval_episodes 32 --out RUN".split(),
@@ -96,3 +98,24 @@ def test_controller_gain_repeats_minirl_control_at_gains_0_and_1(tmp_path):
     assert [line.split(":")[0] for line in lines] == ["gain 0", "gain 1", "gain 2"]
     assert f"success {m['uncontrolled_success']:.3f}" in lines[0]
     assert f"success {m['gt_controller_success'][0]:.3f}" in lines[1]
+
+
+def test_switch_value_integrates_as_the_metacontroller_and_holds_only_the_extra_switches():
+    switch_value = diagnostic("switch_value")
+    torch.manual_seed(0)
+    base = SequenceModel(ModelConfig(n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64)).eval()
+    meta = Metacontroller(32, MetacontrollerConfig(rank=4)).eval()
+    with torch.no_grad():  # a controller that changes the actions, so holding a code changes the NLL
+        meta.hyper[-1].weight.normal_(0, 0.3)
+    data = expert_episodes("gridworld", "pretrain", 12, seed=3)
+    b = data.batch(np.arange(12), "cpu")
+    out = meta(base.lower(b["obs"], 1), b["mask"], sample=False)
+    torch.testing.assert_close(switch_value.integrate(out["mu"], out["beta"]), out["z"])
+    lengths, sg = data.arrays["lengths"], data.arrays["subgoals"]
+    starts = sum(int((np.diff(sg[i, : lengths[i]]) != 0).sum()) + 1 for i in range(12))  # t = 0 and boundaries
+    for bias, extra in ((-1e4, 0.0), (1e4, (lengths.sum() - starts) / 12)):  # never / always switch
+        with torch.no_grad():
+            meta.switch_unit[-1].bias.fill_(bias)
+        v = switch_value.switch_value(base, meta, 1, data, batch_size=5)
+        assert v["extra_switches"] == pytest.approx(extra)
+        assert (v["nll_held"] == pytest.approx(v["nll"])) == (extra == 0)

@@ -18,6 +18,7 @@ from common import parser
 
 from minirl.checkpoints import load_base_model, load_metacontroller, resolve_base, resolve_metacontroller
 from minirl.metacontroller import gaussian_kl
+from minirl.switching import boundaries
 from minirl.worlds import expert_episodes
 
 
@@ -40,9 +41,9 @@ def switch_value(model, meta, layer: int, data, batch_size: int = 128) -> dict:
         mask = b["mask"].float()  # (B, T)
         e = model.lower(b["obs"], layer)  # (B, T, D)
         out = meta(e, b["mask"], sample=False)
-        sg = torch.as_tensor(data.arrays["subgoals"][idx].astype(np.int64))[:, : e.shape[1]]
-        starts = torch.ones_like(sg, dtype=torch.bool)  # (B, T): a ground-truth subgoal starts here
-        starts[:, 1:] = sg[:, 1:] != sg[:, :-1]
+        starts = torch.zeros_like(mask, dtype=torch.bool)  # (B, T): a ground-truth subgoal starts here
+        for j, k in enumerate(idx):
+            starts[j, boundaries(data.arrays["subgoals"][k], int(data.arrays["lengths"][k]))] = True
         extra = (out["beta"] > 0.5) & ~starts & (mask > 0)
         held = integrate(out["mu"], out["beta"] * (~extra).float())
         for key, U in (("nll", out["U"]), ("nll_held", meta.decode(held))):

@@ -234,6 +234,8 @@ class MetacontrollerConfig(FrozenStageConfig):
     # 3000, not 1500: over 4 training seeds at alpha 0.3, 1500 aligned the switches on 2 (the others kept extra
     # switches in an episode's first steps), 3000 on all 4 (README, "Seeds")
     kl_warmup: int = arg(3000, "KL annealing (against posterior collapse): alpha is 0 for half these steps, then ramps")
+    alpha_anchor: float = arg(0.0, "KL ramp to this alpha and hold it; over kl_warmup steps before the end "
+                              "move to alpha and hold that (0: ramp straight to alpha)")  # fmt: skip
     tolerance: int = arg(2, "a switch within this many steps of a subgoal boundary counts as aligned")
     steering_codes: int = arg(8, "prior samples z held fixed in the steering demo")
     steering_episodes: int = arg(200, "layouts per code in the steering demo")
@@ -253,6 +255,12 @@ class MetacontrollerConfig(FrozenStageConfig):
         check_range("tolerance", self.tolerance, 0)
         check_range("kl_warmup", self.kl_warmup, 0)
         check_range("switch_temperature", self.switch_temperature, 0.0)
+        check_range("alpha_anchor", self.alpha_anchor, 0.0)
+        if self.alpha_anchor > 0 and (self.kl_warmup == 0 or self.steps < 2 * self.kl_warmup):
+            raise ValueError(
+                f"alpha_anchor {self.alpha_anchor} needs kl_warmup > 0 and steps >= 2 kl_warmup, to ramp to it and "
+                f"then move to alpha (kl_warmup {self.kl_warmup}, steps {self.steps})"
+            )
         check_range("layer", self.layer, -1)
         check_range("lr", self.lr, 1e-8, 1.0)
         check_range("weight_decay", self.weight_decay, 0.0)

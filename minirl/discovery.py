@@ -84,6 +84,22 @@ def kl_scale(step: int, warmup: int) -> float:
     return min(1.0, max(0.0, (step + 1 - warmup / 2) / (warmup / 2)))
 
 
+def alpha_at(step: int, cfg: MetacontrollerConfig) -> float:
+    """The KL strength at a training step. Without an anchor: alpha * kl_scale (0, then a ramp to alpha).
+    With `alpha_anchor` a > 0 (INFER, our continuation schedule; the paper trains at a constant alpha): the ramp
+    goes to a instead; a is held until kl_warmup steps before the end, then alpha moves linearly to its target
+    over kl_warmup / 2 steps and stays there for the last kl_warmup / 2. Which solution a run ends in (aligned
+    switches, or extra early ones) is set on the way out of the ramp (docs/gridworld_findings.md); an anchor
+    where switching aligns carries that solution to other alphas."""
+    w = cfg.kl_warmup
+    if cfg.alpha_anchor <= 0:
+        return cfg.alpha * kl_scale(step, w)
+    if step + 1 < w:
+        return cfg.alpha_anchor * kl_scale(step, w)
+    moved = min(1.0, max(0.0, (step + 1 - (cfg.steps - w)) / (w / 2)))
+    return cfg.alpha_anchor + moved * (cfg.alpha - cfg.alpha_anchor)
+
+
 def _episodes(cfg: MetacontrollerConfig) -> tuple[Trajectories, Trajectories]:
     """(train, held-out) clean expert episodes; held-out layouts come from another seed."""
     train = expert_episodes(cfg.env, "pretrain", cfg.train_episodes, 70_000 + cfg.seed, cfg.expert)
@@ -129,7 +145,7 @@ def train(cfg: MetacontrollerConfig, run, device, model, base_path, data=None) -
     batches, start = train_data.endless(cfg.batch_size, rng, device=device), time.time()
     while step < cfg.steps:
         batch = next(batches)
-        alpha = cfg.alpha * kl_scale(step, cfg.kl_warmup)
+        alpha = alpha_at(step, cfg)
         loss, stats = metacontroller_loss(model, meta, batch, layer, alpha, train_base=cfg.cotrain)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -138,7 +154,7 @@ def train(cfg: MetacontrollerConfig, run, device, model, base_path, data=None) -
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
             logs = {f"losses/{k}": float(stats[k]) for k in ("action_nll", "kl")}
-            logs["charts/switches_per_episode"] = float(stats["switches"])
+            logs["charts/switches_per_episode"], logs["charts/alpha"] = float(stats["switches"]), alpha
             bar.set_postfix(nll=f"{logs['losses/action_nll']:.3f}", kl=f"{logs['losses/kl']:.2f}",
                             switches=f"{logs['charts/switches_per_episode']:.1f}")  # fmt: skip
             run.log(step, logs)

@@ -258,11 +258,29 @@ def test_cli_metacontroller_tiny(tmp_path, capsys):
         (dict(sweep="0,x"), "sweep"),
         (dict(n_z=0), "n_z"),
         (dict(rank=-1), "rank"),
+        (dict(alpha_anchor=-0.3), "alpha_anchor"),
+        (dict(alpha_anchor=0.3, steps=5999, kl_warmup=3000), "alpha_anchor"),  # no room to move to alpha
+        (dict(alpha_anchor=0.3, steps=4000, kl_warmup=0), "alpha_anchor"),
     ],
 )
 def test_bad_config_names_the_value(kw, name):
     with pytest.raises(ValueError, match=name):
         MetacontrollerConfig(**kw)
+
+
+def test_kl_schedule_ramps_to_the_anchor_then_moves_to_alpha():
+    from minirl.discovery import alpha_at
+
+    plain = MetacontrollerConfig(alpha=0.1, kl_warmup=100, steps=200)
+    assert [alpha_at(s, plain) for s in (0, 48, 74, 99, 150)] == pytest.approx([0, 0, 0.05, 0.1, 0.1])
+    anchored = dataclasses.replace(plain, alpha_anchor=0.3)
+    # 0 for 50 steps, a ramp to the anchor 0.3 by step 100, a linear move to alpha 0.1 by step 150, then 0.1
+    expected = [0, 0, 0.15, 0.3, 0.2, 0.1, 0.1]
+    assert [alpha_at(s, anchored) for s in (0, 48, 74, 99, 124, 149, 199)] == pytest.approx(expected, abs=1e-9)
+    upward = dataclasses.replace(anchored, alpha=0.5)  # an anchor below alpha moves up to it
+    assert [alpha_at(s, upward) for s in (99, 124, 149)] == pytest.approx([0.3, 0.4, 0.5])
+    held = dataclasses.replace(anchored, steps=300)  # longer training holds the anchor, the move ends 50 before
+    assert [alpha_at(s, held) for s in (99, 150, 199, 224, 249, 299)] == pytest.approx([0.3, 0.3, 0.3, 0.2, 0.1, 0.1])
 
 
 def test_wrong_checkpoint_kind_is_refused(tmp_path):

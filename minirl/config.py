@@ -234,8 +234,8 @@ class MetacontrollerConfig(FrozenStageConfig):
     # 3000, not 1500: over 4 training seeds at alpha 0.3, 1500 aligned the switches on 2 (the others kept extra
     # switches in an episode's first steps), 3000 on all 4 (README, "Seeds")
     kl_warmup: int = arg(3000, "KL annealing (against posterior collapse): alpha is 0 for half these steps, then ramps")
-    alpha_anchor: float = arg(0.0, "KL ramp to this alpha and hold it; over kl_warmup steps before the end "
-                              "move to alpha and hold that (0: ramp straight to alpha)")  # fmt: skip
+    alpha_anchor: float = arg(0.0, "KL ramp to this alpha and hold it, then move to alpha over kl_warmup / 2 "
+                              "steps ending kl_warmup / 2 before the last (0: ramp straight to alpha)")  # fmt: skip
     tolerance: int = arg(2, "a switch within this many steps of a subgoal boundary counts as aligned")
     steering_codes: int = arg(8, "prior samples z held fixed in the steering demo")
     steering_episodes: int = arg(200, "layouts per code in the steering demo")

@@ -89,8 +89,8 @@ def alpha_at(step: int, cfg: MetacontrollerConfig) -> float:
     With `alpha_anchor` a > 0 (INFER, our continuation schedule; the paper trains at a constant alpha): the ramp
     goes to a instead; a is held until kl_warmup steps before the end, then alpha moves linearly to its target
     over kl_warmup / 2 steps and stays there for the last kl_warmup / 2. Which solution a run ends in (aligned
-    switches, or extra early ones) is set on the way out of the ramp (docs/gridworld_findings.md); an anchor
-    where switching aligns carries that solution to other alphas."""
+    switches, or extra early ones) is set on the way out of the ramp (docs/gridworld_findings.md); a run that has
+    aligned at the anchor keeps that solution at other alphas; one that has not gains nothing (README)."""
     w = cfg.kl_warmup
     if cfg.alpha_anchor <= 0:
         return cfg.alpha * kl_scale(step, w)

@@ -39,6 +39,11 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.square() + logvar.exp() - logvar - 1).sum(-1)
 
 
+def integrate(beta: torch.Tensor, z_tilde: torch.Tensor, z_prev: torch.Tensor) -> torch.Tensor:
+    """Temporal integration z_t = beta_t z~_t + (1 - beta_t) z_{t-1}: beta (B,), z~ and z_prev (B, n_z)."""
+    return beta[:, None] * z_tilde + (1 - beta[:, None]) * z_prev
+
+
 def hypernetwork(d_model: int, n_z: int, hidden: int, rank: int) -> nn.Sequential:
     """f_hyp: z (n_z) -> the entries of U, MLP(hidden): 2 D r for low-rank factors (A, B), or D^2 (rank 0).
 
@@ -155,7 +160,7 @@ class Metacontroller(nn.Module):
             eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
             z_tilde = mu + (0.5 * logvar).exp() * eps  # reparameterised z~_t ~ N(mu_t, Sigma_t)
         beta = self.switch(x, h_prev, z_prev, sample, generator)  # (B,)
-        z = beta[:, None] * z_tilde + (1 - beta[:, None]) * z_prev  # temporal integration
+        z = integrate(beta, z_tilde, z_prev)
         return (mu, logvar, beta, z), {"h": self.gru(x, h_prev), "z": z}
 
     def forward(self, e: torch.Tensor, mask: torch.Tensor, sample: bool = True, generator=None) -> dict:
@@ -192,7 +197,7 @@ class Metacontroller(nn.Module):
             z_t, betas, zs = x.new_zeros(B, self.n_z), [], []
             for pre_t, z_tilde_t, u_t in zip(pre.unbind(1), z_tilde.unbind(1), u):
                 beta_t = self._beta(rest(pre_t + z_t @ w_z.T)[:, 0], u_t)  # f_switch(x_t, h_{t-1}, z_{t-1})
-                z_t = beta_t[:, None] * z_tilde_t + (1 - beta_t[:, None]) * z_t  # temporal integration
+                z_t = integrate(beta_t, z_tilde_t, z_t)
                 betas.append(beta_t), zs.append(z_t)
             beta, z = torch.stack(betas, 1), torch.stack(zs, 1)
         return {"mu": mu, "logvar": logvar, "beta": beta, "z": z, "U": self.decode(z)}

@@ -18,15 +18,16 @@ from common import parser
 
 from minirl.checkpoints import load_base_model, load_metacontroller, resolve_base, resolve_metacontroller
 from minirl.metacontroller import gaussian_kl
+from minirl.metacontroller import integrate as integrate_step
 from minirl.switching import boundaries
 from minirl.worlds import expert_episodes
 
 
 def integrate(mu: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-    """z_t = beta_t mu_t + (1 - beta_t) z_{t-1}, z_0 = 0: mu (B, T, n_z), beta (B, T) -> z (B, T, n_z)."""
+    """Temporal integration over a whole sequence, z_0 = 0: mu (B, T, n_z), beta (B, T) -> z (B, T, n_z)."""
     z, zs = mu.new_zeros(mu[:, 0].shape), []
     for t in range(mu.shape[1]):
-        z = beta[:, t, None] * mu[:, t] + (1 - beta[:, t, None]) * z
+        z = integrate_step(beta[:, t], mu[:, t], z)
         zs.append(z)
     return torch.stack(zs, 1)
 

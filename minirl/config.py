@@ -380,6 +380,12 @@ class ReproduceConfig:
         parse_task_set(self.task, env=self.env)
 
 
-# The named presets live in presets.py (this file holds the configs); importing them from here keeps one import
-# line for a stage's config and its presets. At the end of the file: presets.py needs the classes above.
-from minirl.presets import pretrain_preset, stage_preset  # noqa: E402, F401  (re-exported)
+def __getattr__(name: str):
+    """The named presets live in presets.py (this file holds the configs); `from minirl.config import stage_preset`
+    keeps one import line for a stage's config and its presets. Resolved lazily (PEP 562), since presets.py
+    imports the classes above: either module can then be imported first."""
+    if name in ("pretrain_preset", "stage_preset"):
+        from minirl import presets
+
+        return getattr(presets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import gymnasium
 import mujoco
@@ -75,6 +76,25 @@ def test_python_m_minirl_help():
     assert result.returncode == 0, result.stderr
     for flag in ("--task", "--episodes", "--epsilon", "--seed", "--out"):
         assert flag in result.stdout
+
+
+def test_every_module_imports_first_in_a_fresh_interpreter():
+    """No import cycle depends on which module a user imports first (presets <-> config once did)."""
+    import minirl
+
+    root = Path(minirl.__file__).parent
+    names = sorted("minirl." + ".".join(p.relative_to(root).with_suffix("").parts) for p in root.rglob("*.py"))
+    names = [n.removesuffix(".__init__") for n in names if not n.endswith("__main__")]
+    code = (
+        "import importlib, sys\n"
+        "for n in sys.argv[1:]:  # each one first: forget every minirl module imported before it\n"
+        "    for m in [k for k in sys.modules if k.startswith('minirl')]:\n"
+        "        del sys.modules[m]\n"
+        "    importlib.import_module(n)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "minirl.presets" in names and "minirl.config" in names
 
 
 def test_expert_tiny_then_ant_data(tmp_path, capsys):

@@ -191,10 +191,11 @@ class ControllerConfig(FrozenStageConfig):
     weight_decay: float = arg(0.03, "AdamW weight decay")
     eval_episodes: int = arg(1000, "test rollouts per layer")
     task: str = arg("posttrain", "the unseen task the controllers are tested on: 'posttrain' or a task string")
+    log_every: int = arg(100, "steps between logged training losses")
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("train_episodes", "steps", "batch_size", "eval_episodes"):
+        for name in ("train_episodes", "steps", "batch_size", "eval_episodes", "log_every"):
             check_range(name, getattr(self, name), 1)
         check_range("rank", self.rank, 0)
         if len(parse_task_set(self.task, env=self.env)) != 1:

@@ -49,13 +49,18 @@ class SubgoalControllers(torch.nn.Module):
         return self.U[g] if self.rank == 0 else (self.A[g], self.B[g])
 
 
-def train_controllers(model, layer: int, data: Trajectories, cfg: ControllerConfig, device) -> SubgoalControllers:
-    """Fit U^(g) at `layer` by action NLL on expert data; the base model stays frozen."""
+def train_controllers(model, layer: int, data: Trajectories, cfg: ControllerConfig, device
+                      ) -> tuple[SubgoalControllers, list[tuple[int, float]]]:  # fmt: skip
+    """Fit U^(g) at `layer` by action NLL on expert data; the base model stays frozen. Returns the controllers
+    and the training curve: (step, mean action NLL over the steps since the previous point), every
+    `cfg.log_every` steps and at the last."""
     ctrl = SubgoalControllers(model.cfg.d_model, cfg.rank, NUM_SUBGOALS[cfg.env]).to(device)
     opt = torch.optim.AdamW(ctrl.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
     batches = iter(())
-    for _ in tqdm(range(cfg.steps), desc=f"controllers at layer {layer}", unit="step", leave=False):
+    nll_sum, nll_count, curve = 0.0, 0, []
+    bar = tqdm(range(1, cfg.steps + 1), desc=f"controllers at layer {layer}", unit="step", leave=False)
+    for step in bar:
         batch = next(batches, None)
         if batch is None:
             batches = data.batches(cfg.batch_size, rng, device=device)
@@ -68,7 +73,12 @@ def train_controllers(model, layer: int, data: Trajectories, cfg: ControllerConf
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return ctrl
+        nll_sum, nll_count = nll_sum + loss.item(), nll_count + 1
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            curve.append((step, nll_sum / nll_count))
+            bar.set_postfix(nll=f"{curve[-1][1]:.3f}")
+            nll_sum, nll_count = 0.0, 0
+    return ctrl, curve
 
 
 @torch.no_grad()
@@ -114,9 +124,14 @@ def main(cfg: ControllerConfig) -> dict:
     unit = f"{PROGRESS_UNIT[cfg.env]} of {len(parse_tasks(cfg.env, cfg.task)[0])}"
     print(f"uncontrolled base model: {name} success {uncontrolled['success']:.3f} "
           f"({uncontrolled['colours']:.2f} {unit})")  # fmt: skip
-    success, colours = [], []
-    for layer in layers:
-        ctrl = train_controllers(model, layer, data, cfg, device)
+    success, colours, train_nll = [], [], []
+    for i, layer in enumerate(layers):
+        ctrl, curve = train_controllers(model, layer, data, cfg, device)
+        # metrics.jsonl counts steps across layers (layer i's step s is i * steps + s): the training curve, then
+        # the layer's test success at its last step
+        for step, nll in curve:
+            run.log(i * cfg.steps + step, {"control/layer": layer, "losses/action_nll": nll})
+        train_nll.append(curve[-1][1])
         result = test(model, layer, ctrl)
         success.append(result["success"])
         colours.append(result["colours"])
@@ -124,13 +139,16 @@ def main(cfg: ControllerConfig) -> dict:
             "kind": "subgoal_controllers", "layer": layer, "rank": cfg.rank, "state_dict": ctrl.state_dict(),
             "base": str(base_path),
         })  # fmt: skip
-        run.log(layer, {"control/layer": layer, "control/success": result["success"], "control/colours": colours[-1]})
-        print(f"layer {layer}: {name} success {result['success']:.3f} ({colours[-1]:.2f} {unit})")
+        run.log((i + 1) * cfg.steps, {"control/layer": layer, "control/success": success[-1],
+                                      "control/colours": colours[-1]})  # fmt: skip
+        print(f"layer {layer}: {name} success {success[-1]:.3f} ({colours[-1]:.2f} {unit}), "
+              f"training action NLL {train_nll[-1]:.3f}")  # fmt: skip
     fig = plot_controller_success(layers, success, uncontrolled["success"], model.n_layers // 2, f"{name} task")
     fig.savefig(run.dir / "controller_success.png", dpi=120)
     plt.close(fig)
     return run.finish({
         "base": str(base_path), "task": cfg.task, "layers": layers, "gt_controller_success": success,
-        "gt_controller_colours": colours, "uncontrolled_success": uncontrolled["success"],
-        "uncontrolled_colours": uncontrolled["colours"], "mid_layer": model.n_layers // 2,
+        "gt_controller_colours": colours, "gt_controller_train_nll": train_nll,
+        "uncontrolled_success": uncontrolled["success"], "uncontrolled_colours": uncontrolled["colours"],
+        "mid_layer": model.n_layers // 2,
     })  # fmt: skip

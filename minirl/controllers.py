@@ -49,13 +49,15 @@ class SubgoalControllers(torch.nn.Module):
         return self.U[g] if self.rank == 0 else (self.A[g], self.B[g])
 
 
-def train_controllers(model, layer: int, data: Trajectories, cfg: ControllerConfig, device
-                      ) -> tuple[SubgoalControllers, list[tuple[int, float]]]:  # fmt: skip
+def train_controllers(model, layer: int, data: Trajectories, cfg: ControllerConfig, device,
+                      ctrl: torch.nn.Module | None = None) -> tuple[torch.nn.Module, list]:  # fmt: skip
     """Fit U^(g) at `layer` by action NLL on expert data; the base model stays frozen. Returns the controllers
     and the training curve: (step, mean action NLL over the steps since the previous point), every
-    `cfg.log_every` steps and at the last."""
-    ctrl = SubgoalControllers(model.cfg.d_model, cfg.rank, NUM_SUBGOALS[cfg.env]).to(device)
-    opt = torch.optim.AdamW(ctrl.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    `cfg.log_every` steps and at the last. `ctrl` (default: a fresh `SubgoalControllers`) may be any module
+    mapping subgoal labels to controllers; only its trainable parameters are fitted."""
+    if ctrl is None:
+        ctrl = SubgoalControllers(model.cfg.d_model, cfg.rank, NUM_SUBGOALS[cfg.env]).to(device)
+    opt = torch.optim.AdamW([p for p in ctrl.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
     batches = iter(())
     nll_sum, nll_count, curve = 0.0, 0, []

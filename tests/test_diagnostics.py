@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from minirl.config import MetacontrollerConfig, ModelConfig
-from minirl.data import generate_gridworld
+from minirl.config import ControllerConfig, MetacontrollerConfig, ModelConfig
+from minirl.controllers import train_controllers
+from minirl.data import Trajectories, generate_gridworld
 from minirl.envs.grid_batch import GridPinpadBatch
 from minirl.envs.grid_core import one_hot
 from minirl.experts.grid_expert import GridExpert
@@ -33,6 +34,11 @@ DIAGNOSTICS = Path(__file__).resolve().parents[1] / "docs" / "diagnostics"
             "distilled policy",
         ),
         ("switch_value.py", ["--episodes", "32"], "objective per episode at alpha 0.3"),
+        (
+            "best_codes.py",
+            "--episodes 100 --steps 3 --test_episodes 16 --gains 1,2 --free --init_std 1".split(),
+            "0-1-2-3: codes at the switching unit's times, gain 2: success",
+        ),
         (
             "policy_input.py",
             "rl gridworld --task 0-1-4-5 --iterations 2 --batch_size 32 --eval_episodes 32 --out RUN".split(),
@@ -119,3 +125,39 @@ def test_switch_value_integrates_as_the_metacontroller_and_holds_only_the_extra_
         v = switch_value.switch_value(base, meta, 1, data, batch_size=5)
         assert v["extra_switches"] == pytest.approx(extra)
         assert (v["nll_held"] == pytest.approx(v["nll"])) == (extra == 0)
+
+
+def test_best_codes_fit_only_the_codes_and_lower_the_nll():
+    best_codes = diagnostic("best_codes")
+    torch.manual_seed(0)
+    base = SequenceModel(ModelConfig(n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64)).requires_grad_(False)
+    meta = Metacontroller(32, MetacontrollerConfig(rank=4)).requires_grad_(False)
+    for p in meta.hyper.parameters():  # a decoder whose output moves with z (the zero-initialised last layer would not)
+        p.normal_(0, 0.3)
+    before = [p.clone() for p in [*base.parameters(), *meta.parameters()]]
+    codes = best_codes.DecodedCodes(meta)
+    data = Trajectories(generate_gridworld("pretrain", 64, seed=1, progress=False))
+    cfg = ControllerConfig(steps=30, lr=3e-2, batch_size=16, log_every=10, weight_decay=0.0)
+    fitted, curve = train_controllers(base, 1, data, cfg, "cpu", ctrl=codes)
+    assert fitted is codes and codes.z.abs().sum() > 0
+    assert all(torch.equal(a, b) for a, b in zip(before, [*base.parameters(), *meta.parameters()]))
+    assert curve[-1][1] < curve[0][1]
+
+
+@pytest.mark.parametrize("bias", [-1e4, 1e4])
+def test_best_codes_oracle_writes_a_code_only_when_the_switching_unit_fires(bias):
+    best_codes = diagnostic("best_codes")
+    torch.manual_seed(0)
+    base = SequenceModel(ModelConfig(n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64)).eval()
+    meta = Metacontroller(32, MetacontrollerConfig(rank=4))
+    with torch.no_grad():
+        meta.switch_unit[-1].bias.fill_(bias)  # never fires (only t = 0 decides) or fires at every step
+    codes = best_codes.DecodedCodes(meta)
+    codes.z.data.normal_()
+    B = 8
+    chooser = best_codes.OracleAtSwitches(meta, codes, B, "cpu")
+    r = rollout(GridPinpadBatch(B, task="0-1-2-3"), base, 1, chooser, seeds=np.arange(B))
+    expected = np.ones(B) if bias < 0 else r["length"]
+    assert (chooser.count.numpy() == expected).all()
+    z = chooser.decisions()["z"][chooser.decisions()["mask"]]  # (N, n_z): every written code is some z_g
+    assert (z[:, None] == codes.z.detach()[None]).all(-1).any(1).all()

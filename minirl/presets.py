@@ -69,7 +69,7 @@ def stage_preset(cls, name: str, **overrides):
                                # gpu: the cpu sizes (the H200 run: F1 0.96 on the gpu base at alpha 0.3, seed 0),
                                # 8,000 steps with the KL ramped to 0.5, held, then moved to alpha (INFER): on the
                                # gpu base the plain ramp aligned 1 seed of 3 at alpha 0.3 (F1 0.96 / 0.73 / 0.62),
-                               # the anchored one seeds 1 and 2 at 0.3 (1.00, 0.999) and seed 1 at 0.1 (1.00)
+                               # the anchored one seeds 0, 1, 2 at 0.3 (1.00, 1.00, 0.999) and seed 1 at 0.1 (1.00)
                                "cpu": {}, "gpu": dict(steps=8000, alpha_anchor=0.5),
                                "paper": dict(train_episodes=500_000, steps=64_000, batch_size=512)},
         # RL: `cpu` fits five methods into `minirl reproduce`'s ~30 min on 2 cores (20 x 1,024 episodes, ~3 min

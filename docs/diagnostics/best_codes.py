@@ -8,11 +8,12 @@ unseen transition. Here the same training (teacher-forced action NLL on the pret
 the base model and the metacontroller frozen, gradients reaching only the 4 x 8 numbers z_g) and the same test (the
 task's rollouts on fresh layouts, the code switched by the subgoal label) ask whether 8 numbers per subgoal,
 passed through the metacontroller's decoder, do as well. If they do, the latent space holds codes that carry the
-model across unseen transitions and a policy emitting z_{g_t} would reach that success; if not, no latent policy
-can. Codes start at 0, the prior's mean. A second test keeps the codes and takes the timing from the latent-action
-environment of internal RL (`LatentActions`): a code is written only when the frozen switching unit fires (beta >
-0.5, and at t = 0), and an oracle policy writes z_g for the env's subgoal at that moment. It asks whether the
-switching unit fires where an unseen transition needs a new code. Not part of the method: a diagnostic.
+model across unseen transitions and a policy emitting z_{g_t} would reach that success; if not, no policy that
+writes one code per subgoal does. Codes start at 0, the prior's mean (`--init_std`: a random start). A second
+test keeps the codes and takes the timing from the latent-action environment of internal RL (`LatentActions`): a
+code is written only when the frozen switching unit fires (beta > 0.5, and at t = 0), and an oracle policy writes
+z_g for the env's subgoal at that moment. It asks whether the switching unit fires where an unseen transition
+needs a new code. Not part of the method: a diagnostic.
 
     python docs/diagnostics/best_codes.py --base minirl/pretrained/gridworld_base_gpu.pt \\
         --metacontroller minirl/pretrained/gridworld_metacontroller_gpu.pt --task 0-1-2-3,posttrain
@@ -98,7 +99,8 @@ def main():
     if not meta.rank:
         raise ValueError("this script decodes low-rank controllers (the gridworld's); the metacontroller's is full")
     codes = DecodedCodes(meta)
-    codes.z.data.normal_(0.0, 1.0).mul_(args.init_std)
+    if args.init_std:
+        codes.z.data.normal_(0.0, args.init_std)
     if args.load:
         codes.z.data.copy_(torch.load(args.load))
     else:

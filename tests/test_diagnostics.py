@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from minirl.checkpoints import load_base_model, load_metacontroller, resolve_base, resolve_metacontroller
 from minirl.config import ControllerConfig, MetacontrollerConfig, ModelConfig
 from minirl.controllers import train_controllers
 from minirl.data import Trajectories, generate_gridworld
@@ -161,3 +162,19 @@ def test_best_codes_oracle_writes_a_code_only_when_the_switching_unit_fires(bias
     assert (chooser.count.numpy() == expected).all()
     z = chooser.decisions()["z"][chooser.decisions()["mask"]]  # (N, n_z): every written code is some z_g
     assert (z[:, None] == codes.z.detach()[None]).all(-1).any(1).all()
+
+
+def test_best_codes_train_decoder_saves_a_metacontroller_with_only_its_decoder_changed(tmp_path):
+    out_path = tmp_path / "meta.pt"
+    args = "--episodes 100 --steps 3 --test_episodes 16 --gains 1 --train_decoder --task 0-1-2-3".split()
+    out = subprocess.run([sys.executable, str(DIAGNOSTICS / "best_codes.py"), *args, "--save_metacontroller",
+                          str(out_path)], capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", "PATH": ""},
+                         timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "pairwise cosine of the codes:" in out.stdout
+    model = load_base_model(resolve_base("pretrained"))
+    old, _, _ = load_metacontroller(resolve_metacontroller("pretrained"), model)
+    new, _, ckpt = load_metacontroller(out_path, model)
+    assert ckpt["codes"].shape == (4, new.n_z)
+    for (name, a), b in zip(old.state_dict().items(), new.state_dict().values()):
+        assert torch.equal(a, b) != name.startswith("hyper."), name

@@ -13,7 +13,9 @@ writes one code per subgoal does. Codes start at 0, the prior's mean (`--init_st
 test keeps the codes and takes the timing from the latent-action environment of internal RL (`LatentActions`): a
 code is written only when the frozen switching unit fires (beta > 0.5, and at t = 0), and an oracle policy writes
 z_g for the env's subgoal at that moment. It asks whether the switching unit fires where an unseen transition
-needs a new code. Not part of the method: a diagnostic.
+needs a new code. `--train_decoder` fits the decoder f_hyp along with the codes (a supervised metacontroller:
+the code chosen by the subgoal label): it asks whether the decoder's architecture can hold per-subgoal controllers
+at all, as against what the metacontroller's unsupervised training put in it. Not part of the method: a diagnostic.
 
     python docs/diagnostics/best_codes.py --base minirl/pretrained/gridworld_base_gpu.pt \\
         --metacontroller minirl/pretrained/gridworld_metacontroller_gpu.pt --task 0-1-2-3,posttrain
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from common import load, parser
 
+from minirl.checkpoints import load_checkpoint, resolve_metacontroller, save_checkpoint
 from minirl.config import ControllerConfig
 from minirl.controllers import task_success, train_controllers
 from minirl.latent_env import LatentActions
@@ -92,6 +95,10 @@ def main():
     p.add_argument(
         "--init_std", type=float, default=0.0, help="codes start at init_std * N(0, I) (0: the prior's mean)"
     )
+    p.add_argument("--train_decoder", action="store_true", help="fit the decoder f_hyp too, from its trained weights")
+    p.add_argument(
+        "--save_metacontroller", default="", help="write the metacontroller, with its decoder as fitted, to this .pt"
+    )
     p.add_argument("--free", action="store_true", help="also fit and test `minirl control`'s free U^(g), same data")
     args = p.parse_args()
     torch.manual_seed(args.seed)
@@ -99,6 +106,8 @@ def main():
     if not meta.rank:
         raise ValueError("this script decodes low-rank controllers (the gridworld's); the metacontroller's is full")
     codes = DecodedCodes(meta)
+    if args.train_decoder:
+        meta.hyper.requires_grad_(True)
     if args.init_std:
         codes.z.data.normal_(0.0, args.init_std)
     if args.load:
@@ -121,9 +130,16 @@ def main():
     z = codes.z.detach()
     if args.save:
         torch.save(z, args.save)
+    if args.save_metacontroller:  # e.g. for `minirl rl --metacontroller` with a decoder fitted by --train_decoder
+        ckpt = load_checkpoint(resolve_metacontroller(args.metacontroller), kind="metacontroller")
+        ckpt.update(state_dict=meta.state_dict(), optimizer=None, fitted_by="docs/diagnostics/best_codes.py", codes=z)
+        save_checkpoint(args.save_metacontroller, ckpt)
     print("codes z_g (norm; the prior's typical norm is sqrt(n_z) = %.2f):" % meta.n_z**0.5)
     for g, zg in enumerate(z):
         print(f"  g = {g}: |z| {zg.norm():.2f}  [{' '.join(f'{v:+.2f}' for v in zg.tolist())}]")
+    cos = torch.nn.functional.cosine_similarity(z[:, None], z[None], dim=-1)  # (G, G)
+    pairs = [(i, j) for i in range(len(z)) for j in range(i + 1, len(z))]
+    print("pairwise cosine of the codes:", " ".join(f"{cos[i, j]:.3f}" for i, j in pairs))
     for task in args.task.split(","):
         base = task_success(model, layer, None, args.test_episodes, seed=60_000 + args.seed, task=task)
         print(f"{task}: uncontrolled {base['success']:.3f} ({base['colours']:.2f} colours)", flush=True)

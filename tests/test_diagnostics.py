@@ -49,10 +49,15 @@ DIAGNOSTICS = Path(__file__).resolve().parents[1] / "docs" / "diagnostics"
 )
 def test_diagnostic_scripts_run(script, args, expect, tmp_path):
     args = [str(tmp_path / "run") if a == "RUN" else a for a in args]
+    assert expect in run_diagnostic(script, args)
+
+
+def run_diagnostic(script: str, args: list) -> str:
+    """Run a script of docs/diagnostics on one thread; its stdout, after checking that it exited cleanly."""
     out = subprocess.run([sys.executable, str(DIAGNOSTICS / script), *args], capture_output=True, text=True,
                          env={"OMP_NUM_THREADS": "1", "PATH": ""}, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
-    assert expect in out.stdout
+    return out.stdout
 
 
 def diagnostic(name: str):
@@ -167,11 +172,8 @@ def test_best_codes_oracle_writes_a_code_only_when_the_switching_unit_fires(bias
 def test_best_codes_train_decoder_saves_a_metacontroller_with_only_its_decoder_changed(tmp_path):
     out_path = tmp_path / "meta.pt"
     args = "--episodes 100 --steps 3 --test_episodes 16 --gains 1 --train_decoder --task 0-1-2-3".split()
-    out = subprocess.run([sys.executable, str(DIAGNOSTICS / "best_codes.py"), *args, "--save_metacontroller",
-                          str(out_path)], capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", "PATH": ""},
-                         timeout=300)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "pairwise cosine of the codes:" in out.stdout
+    stdout = run_diagnostic("best_codes.py", [*args, "--save_metacontroller", str(out_path)])
+    assert "pairwise cosine of the codes:" in stdout
     model = load_base_model(resolve_base("pretrained"))
     old, _, _ = load_metacontroller(resolve_metacontroller("pretrained"), model)
     new, _, ckpt = load_metacontroller(out_path, model)

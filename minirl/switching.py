@@ -53,12 +53,23 @@ def match(switches: np.ndarray, bounds: np.ndarray, tol: int) -> int:
 
 
 def switch_metrics(beta: np.ndarray, subgoals: np.ndarray, lengths: np.ndarray, tol: int = 2) -> dict:
-    """beta (N, T), subgoals (N, T), lengths (N,) -> precision, recall, F1, switches and subgoals per episode."""
+    """beta (N, T), subgoals (N, T), lengths (N,) -> precision, recall, F1, switches and subgoals per episode.
+
+    Two soft numbers see what the 0.5 threshold hides: `beta_at_boundaries`, the mean over boundaries t > 0 of
+    the largest beta within +-tol, and `beta_between`, the mean beta over steps farther than tol from every
+    boundary (t = 0 included). A beta that peaks at the boundaries but stays above 0.5 between them has a low
+    F1 and a large gap between the two; a beta that ignores the subgoals has none."""
     n_switch = n_bound = n_match = 0
+    peaks, between = [], []
     for b, sg, n in zip(beta, subgoals, lengths):
         s = np.flatnonzero(b[:n] > 0.5)
         g = boundaries(sg, n)
         n_switch, n_bound, n_match = n_switch + len(s), n_bound + len(g), n_match + match(s, g, tol)
+        peaks += [b[max(t - tol, 0) : t + tol + 1].max() for t in g[1:]]
+        near = np.zeros(n, bool)
+        for t in g:
+            near[max(t - tol, 0) : t + tol + 1] = True
+        between.append(b[:n][~near])
     precision = n_match / max(n_switch, 1)
     recall = n_match / max(n_bound, 1)
     real = np.arange(beta.shape[1])[None] < lengths[:, None]
@@ -68,6 +79,8 @@ def switch_metrics(beta: np.ndarray, subgoals: np.ndarray, lengths: np.ndarray, 
         "switch_f1": 2 * precision * recall / max(precision + recall, 1e-12),
         "switches_per_episode": n_switch / len(lengths), "subgoals_per_episode": n_bound / len(lengths),
         "beta_mean": float(b.mean()), "beta_binary_fraction": float(((b < 0.1) | (b > 0.9)).mean()),
+        "beta_at_boundaries": float(np.mean(peaks)) if peaks else None,  # None: no boundary after t = 0
+        "beta_between": float(np.concatenate(between).mean()) if sum(map(len, between)) else None,
     }  # fmt: skip
 
 

@@ -197,6 +197,19 @@ def test_switch_metrics_perfect_and_wrong():
     always = np.ones((2, 15))  # beta = 1 everywhere: every step a switch; padding (t >= 12) is not counted
     m = switch_metrics(always, sg, lengths)
     assert m["switches_per_episode"] == 13.5 and m["switch_recall"] == 1.0 and m["switch_precision"] == 5 / 27
+    assert m["beta_at_boundaries"] == m["beta_between"] == 1.0  # no gap: beta ignores the subgoals
+
+
+def test_soft_beta_peaks_at_boundaries_though_the_threshold_counts_every_step():
+    sg = np.array([[0] * 10 + [1] * 10])
+    beta = np.full((1, 20), 0.6)
+    beta[0, 0], beta[0, 11] = 1.0, 0.95  # a peak one step after the boundary at t = 10 (within tol = 2)
+    m = switch_metrics(beta, sg, np.array([20]), tol=2)
+    assert m["switches_per_episode"] == 20 and m["switch_f1"] == pytest.approx(2 * 0.1 / 1.1)
+    assert m["beta_at_boundaries"] == 0.95  # the largest beta within +-2 of t = 10
+    assert m["beta_between"] == pytest.approx(0.6)  # t = 3..7 and 13..19: farther than 2 from t = 0 and t = 10
+    m = switch_metrics(beta, np.zeros((1, 20), int), np.array([20]), tol=2)  # one segment: no boundary after t = 0
+    assert m["beta_at_boundaries"] is None and m["beta_between"] == pytest.approx((16 * 0.6 + 0.95) / 17)  # t = 3..19
 
 
 # ------------------------------------------------------------------------------- the stage, on tiny

@@ -73,14 +73,14 @@ def switch_metrics(beta: np.ndarray, subgoals: np.ndarray, lengths: np.ndarray, 
     precision = n_match / max(n_switch, 1)
     recall = n_match / max(n_bound, 1)
     real = np.arange(beta.shape[1])[None] < lengths[:, None]
-    b = beta[real]
+    b, between = beta[real], np.concatenate(between)
     return {
         "switch_precision": precision, "switch_recall": recall,
         "switch_f1": 2 * precision * recall / max(precision + recall, 1e-12),
         "switches_per_episode": n_switch / len(lengths), "subgoals_per_episode": n_bound / len(lengths),
         "beta_mean": float(b.mean()), "beta_binary_fraction": float(((b < 0.1) | (b > 0.9)).mean()),
         "beta_at_boundaries": float(np.mean(peaks)) if peaks else None,  # None: no boundary after t = 0
-        "beta_between": float(np.concatenate(between).mean()) if sum(map(len, between)) else None,
+        "beta_between": float(between.mean()) if between.size else None,
     }  # fmt: skip
 
 

@@ -218,7 +218,7 @@ def main(cfg: MetacontrollerConfig) -> dict:
     print(f"held-out: action NLL {m['action_nll']:.3f}, KL {m['kl']:.3f}; switch F1 {m['switch_f1']:.3f} (precision "
           f"{m['switch_precision']:.3f}, recall {m['switch_recall']:.3f}); {m['switches_per_episode']:.2f} switches "
           f"per episode for {m['subgoals_per_episode']:.2f} subgoals")  # fmt: skip
-    if m.get("beta_at_boundaries") is not None and m.get("beta_between") is not None:
+    if m["beta_at_boundaries"] is not None and m["beta_between"] is not None:
         print(f"  beta: {m['beta_at_boundaries']:.2f} at subgoal boundaries (largest within +-{cfg.tolerance}), "
               f"{m['beta_between']:.2f} between them; {m['beta_binary_fraction']:.2f} of steps below 0.1 or "
               "above 0.9")  # fmt: skip

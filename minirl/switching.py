@@ -65,10 +65,11 @@ def switch_metrics(beta: np.ndarray, subgoals: np.ndarray, lengths: np.ndarray, 
         s = np.flatnonzero(b[:n] > 0.5)
         g = boundaries(sg, n)
         n_switch, n_bound, n_match = n_switch + len(s), n_bound + len(g), n_match + match(s, g, tol)
-        peaks += [b[max(t - tol, 0) : t + tol + 1].max() for t in g[1:]]
+        windows = [slice(max(t - tol, 0), t + tol + 1) for t in g]  # +-tol around each boundary
+        peaks += [b[w].max() for w in windows[1:]]
         near = np.zeros(n, bool)
-        for t in g:
-            near[max(t - tol, 0) : t + tol + 1] = True
+        for w in windows:
+            near[w] = True
         between.append(b[:n][~near])
     precision = n_match / max(n_switch, 1)
     recall = n_match / max(n_bound, 1)

@@ -62,7 +62,8 @@ def switch_metrics(beta: np.ndarray, subgoals: np.ndarray, lengths: np.ndarray, 
     n_switch = n_bound = n_match = 0
     peaks, between = [], []
     for b, sg, n in zip(beta, subgoals, lengths):
-        s = np.flatnonzero(b[:n] > 0.5)
+        b = b[:n]  # the episode's steps, never its padding
+        s = np.flatnonzero(b > 0.5)
         g = boundaries(sg, n)
         n_switch, n_bound, n_match = n_switch + len(s), n_bound + len(g), n_match + match(s, g, tol)
         windows = [slice(max(t - tol, 0), t + tol + 1) for t in g]  # +-tol around each boundary
@@ -70,7 +71,7 @@ def switch_metrics(beta: np.ndarray, subgoals: np.ndarray, lengths: np.ndarray, 
         near = np.zeros(n, bool)
         for w in windows:
             near[w] = True
-        between.append(b[:n][~near])
+        between.append(b[~near])
     precision = n_match / max(n_switch, 1)
     recall = n_match / max(n_bound, 1)
     real = np.arange(beta.shape[1])[None] < lengths[:, None]

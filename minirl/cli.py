@@ -28,22 +28,27 @@ from minirl.config import (
     ReproduceConfig,
     RLConfig,
 )
-from minirl.experts.ant_config import AntExpertConfig
+from minirl.experts.ant_config import AntExpertConfig, expert_preset
+from minirl.presets import pretrain_preset, stage_preset
 
 
-def _add_config_args(parser, cls, positional=("env",), prefix: str = "", suppress: bool = False) -> None:
+def _add_config_args(parser, cls, positional=("env",), prefix: str = "", suppress: bool = False, preset=None) -> None:
     """One flag per dataclass field (`--name`, nested dataclasses as `--model.name`), help from the field.
 
     With `suppress`, flags not given on the command line stay out of the namespace, so they do not
-    override a preset.
+    override a preset. `preset` (a config built from the default `cpu` preset) adds its value to the help
+    wherever it differs from the field's default, since that is what a command without the flag runs.
     """
     for f in dataclasses.fields(cls):
         help_ = f.metadata.get("help", "")
         if f.default_factory is not dataclasses.MISSING:  # a nested config, e.g. model: ModelConfig
-            _add_config_args(parser, type(f.default_factory()), (), prefix=f"{prefix}{f.name}.", suppress=suppress)
+            nested = getattr(preset, f.name) if preset is not None else None
+            _add_config_args(parser, type(f.default_factory()), (), f"{prefix}{f.name}.", suppress, nested)
             continue
         default = argparse.SUPPRESS if suppress else f.default
         shown = f" (default: {f.default!r})" if f.default != "" else ""
+        if preset is not None and getattr(preset, f.name) != f.default and f.name not in ("preset", *positional):
+            shown = f" (default: {f.default!r}; the cpu preset: {getattr(preset, f.name)!r})"
         dest = f"{prefix}{f.name}"
         if f.name in positional:
             parser.add_argument(dest, nargs="?", default=f.default, help=f"{help_} (default: {f.default})")
@@ -73,14 +78,12 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> dict:
-    from minirl.config import pretrain_preset
     from minirl.pretrain import main
 
     return main(pretrain_preset(getattr(args, "preset", "cpu"), **_overrides(args)))
 
 
 def _cmd_expert(args: argparse.Namespace) -> dict:
-    from minirl.experts.ant_config import expert_preset
     from minirl.experts.ant_ppo import main
 
     return main(expert_preset(getattr(args, "preset", "cpu"), **_overrides(args)))
@@ -105,8 +108,6 @@ FROZEN_STAGES = {
 def _cmd_frozen_stage(args: argparse.Namespace) -> dict:
     """A stage on a frozen base: its preset (default cpu) with the given flags on top, then its `main`."""
     import importlib
-
-    from minirl.config import stage_preset
 
     cls, module, _ = FROZEN_STAGES[args.command]
     return importlib.import_module(module).main(stage_preset(cls, getattr(args, "preset", "cpu"), **_overrides(args)))
@@ -147,14 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p, DataConfig)
     p.set_defaults(fn=_cmd_data)
     p = sub.add_parser("expert", help="train the ant-pinpad expert with PPO", description=AntExpertConfig.__doc__)
-    _add_config_args(p, AntExpertConfig, suppress=True)
+    _add_config_args(p, AntExpertConfig, suppress=True, preset=expert_preset("cpu"))
     p.set_defaults(fn=_cmd_expert)
     p = sub.add_parser("pretrain", help="pretrain the base model on expert data", description=PretrainConfig.__doc__)
-    _add_config_args(p, PretrainConfig, suppress=True)
+    _add_config_args(p, PretrainConfig, suppress=True, preset=pretrain_preset("cpu"))
     p.set_defaults(fn=_cmd_pretrain)
     for name, (cls, _, help_) in FROZEN_STAGES.items():
         p = sub.add_parser(name, help=help_, description=cls.__doc__)
-        _add_config_args(p, cls, suppress=True)
+        _add_config_args(p, cls, suppress=True, preset=stage_preset(cls, "cpu"))
         p.set_defaults(fn=_cmd_frozen_stage)
     p = sub.add_parser("reproduce", help="the whole pipeline in one run directory",
                        description=ReproduceConfig.__doc__)  # fmt: skip

@@ -78,6 +78,21 @@ def test_python_m_minirl_help():
         assert flag in result.stdout
 
 
+def test_help_shows_the_cpu_preset_where_it_differs_from_the_default(capsys):
+    """A command without a flag runs the `cpu` preset, so `--help` must say what that gives, not only the field's
+    default."""
+    from minirl.config import ModelConfig, PretrainConfig, pretrain_preset
+
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    cpu = pretrain_preset("cpu")
+    assert cpu.steps != PretrainConfig.steps and cpu.seed == PretrainConfig.seed
+    assert f"(default: {PretrainConfig.steps}; the cpu preset: {cpu.steps})" in text
+    assert f"(default: {ModelConfig.d_mlp}; the cpu preset: {cpu.model.d_mlp})" in text  # a nested field
+    assert f"(default: {PretrainConfig.seed}) " in text  # the same in both: the default alone
+
+
 def test_every_module_imports_first_in_a_fresh_interpreter():
     """No import cycle depends on which module a user imports first (presets <-> config once did)."""
     import minirl

@@ -27,28 +27,31 @@ from minirl.config import (
     ProbeConfig,
     ReproduceConfig,
     RLConfig,
+    pretrain_preset,
+    stage_preset,
 )
 from minirl.experts.ant_config import AntExpertConfig, expert_preset
-from minirl.presets import pretrain_preset, stage_preset
 
 
-def _add_config_args(parser, cls, positional=("env",), prefix: str = "", suppress: bool = False, preset=None) -> None:
+def _add_config_args(parser, cls, positional=("env",), prefix: str = "", suppress: bool = False, preset=None,
+                     preset_name: str = "the cpu preset") -> None:  # fmt: skip
     """One flag per dataclass field (`--name`, nested dataclasses as `--model.name`), help from the field.
 
     With `suppress`, flags not given on the command line stay out of the namespace, so they do not
-    override a preset. `preset` (a config built from the default `cpu` preset) adds its value to the help
-    wherever it differs from the field's default, since that is what a command without the flag runs.
+    override a preset. `preset` (the config a command without flags runs, named `preset_name`) adds its
+    value to the help wherever it differs from the field's default.
     """
     for f in dataclasses.fields(cls):
         help_ = f.metadata.get("help", "")
         if f.default_factory is not dataclasses.MISSING:  # a nested config, e.g. model: ModelConfig
-            nested = getattr(preset, f.name) if preset is not None else None
-            _add_config_args(parser, type(f.default_factory()), (), f"{prefix}{f.name}.", suppress, nested)
+            nested = getattr(preset, f.name, None)
+            _add_config_args(parser, type(f.default_factory()), (), f"{prefix}{f.name}.", suppress, nested, preset_name)
             continue
         default = argparse.SUPPRESS if suppress else f.default
         shown = f" (default: {f.default!r})" if f.default != "" else ""
-        if preset is not None and getattr(preset, f.name) != f.default and f.name not in ("preset", *positional):
-            shown = f" (default: {f.default!r}; the cpu preset: {getattr(preset, f.name)!r})"
+        value = getattr(preset, f.name, f.default)
+        if value != f.default and f.name != "preset":
+            shown = f" (default: {f.default!r}; {preset_name}: {value!r})"
         dest = f"{prefix}{f.name}"
         if f.name in positional:
             parser.add_argument(dest, nargs="?", default=f.default, help=f"{help_} (default: {f.default})")
@@ -141,6 +144,9 @@ def _cmd_doctor(args: argparse.Namespace) -> dict:
     return info
 
 
+GRID_CPU = "the cpu preset, gridworld"  # the ant's cpu preset differs in places (presets.py)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minirl", description="Internal RL (arXiv 2512.20605), small and readable.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -151,11 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p, AntExpertConfig, suppress=True, preset=expert_preset("cpu"))
     p.set_defaults(fn=_cmd_expert)
     p = sub.add_parser("pretrain", help="pretrain the base model on expert data", description=PretrainConfig.__doc__)
-    _add_config_args(p, PretrainConfig, suppress=True, preset=pretrain_preset("cpu"))
+    _add_config_args(p, PretrainConfig, suppress=True, preset=pretrain_preset("cpu"), preset_name=GRID_CPU)
     p.set_defaults(fn=_cmd_pretrain)
     for name, (cls, _, help_) in FROZEN_STAGES.items():
         p = sub.add_parser(name, help=help_, description=cls.__doc__)
-        _add_config_args(p, cls, suppress=True, preset=stage_preset(cls, "cpu"))
+        _add_config_args(p, cls, suppress=True, preset=stage_preset(cls, "cpu"), preset_name=GRID_CPU)
         p.set_defaults(fn=_cmd_frozen_stage)
     p = sub.add_parser("reproduce", help="the whole pipeline in one run directory",
                        description=ReproduceConfig.__doc__)  # fmt: skip

@@ -88,8 +88,8 @@ def test_help_shows_the_cpu_preset_where_it_differs_from_the_default(capsys):
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     cpu = pretrain_preset("cpu")
     assert cpu.steps != PretrainConfig.steps and cpu.seed == PretrainConfig.seed
-    assert f"(default: {PretrainConfig.steps}; the cpu preset: {cpu.steps})" in text
-    assert f"(default: {ModelConfig.d_mlp}; the cpu preset: {cpu.model.d_mlp})" in text  # a nested field
+    assert f"(default: {PretrainConfig.steps}; the cpu preset, gridworld: {cpu.steps})" in text
+    assert f"(default: {ModelConfig.d_mlp}; the cpu preset, gridworld: {cpu.model.d_mlp})" in text  # a nested field
     assert f"(default: {PretrainConfig.seed}) " in text  # the same in both: the default alone
 
 

@@ -233,7 +233,7 @@ class MetacontrollerConfig(FrozenStageConfig):
     lr: float = arg(1e-3, "learning rate ([P] Tab. A9: 1e-3, constant)")
     weight_decay: float = arg(0.03, "AdamW weight decay")
     # 3000, not 1500: over 4 training seeds at alpha 0.3, 1500 aligned the switches on 2 (the others kept extra
-    # switches in an episode's first steps), 3000 on all 4 (README, "Seeds")
+    # switches in an episode's first steps), 3000 on all 4 (docs/gridworld_results.md, "Seeds")
     kl_warmup: int = arg(3000, "KL annealing (against posterior collapse): alpha is 0 for half these steps, then ramps")
     alpha_anchor: float = arg(0.0, "KL ramp to this alpha and hold it, then move to alpha over kl_warmup / 2 "
                               "steps ending kl_warmup / 2 before the last (0: ramp straight to alpha)")  # fmt: skip

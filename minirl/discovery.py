@@ -90,7 +90,8 @@ def alpha_at(step: int, cfg: MetacontrollerConfig) -> float:
     goes to a instead; a is held until kl_warmup steps before the end, then alpha moves linearly to its target
     over kl_warmup / 2 steps and stays there for the last kl_warmup / 2. Which solution a run ends in (aligned
     switches, or extra early ones) is set on the way out of the ramp (docs/gridworld_findings.md); a run that has
-    aligned at the anchor keeps that solution at other alphas; one that has not gains nothing (README)."""
+    aligned at the anchor keeps that solution at other alphas; one that has not gains nothing
+    (docs/gridworld_results.md)."""
     w = cfg.kl_warmup
     if cfg.alpha_anchor <= 0:
         return cfg.alpha * kl_scale(step, w)

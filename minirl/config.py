@@ -228,7 +228,10 @@ class MetacontrollerConfig(FrozenStageConfig):
     rank: int = arg(16, "rank of U = A B^T (0: a full D x D matrix, the ant's controller)")
     train_episodes: int = arg(20_000, "clean (epsilon = 0) expert episodes of the pretraining tasks")
     heldout_episodes: int = arg(1000, "fresh-layout expert episodes for the switching analysis")
-    steps: int = arg(4000, "AdamW steps")
+    # 10,000, not 4,000 (the default before 2026-12-07): at 4,000 steps 6 of 12 runs over five `cpu` base models
+    # had aligned their switches; 5 of the other 6, trained on, shed their extra early switches by step 4,300-8,300
+    # and none lost alignment (docs/gridworld_findings.md, "Training longer"). 15 min on 2 cores.
+    steps: int = arg(10_000, "AdamW steps")
     batch_size: int = arg(128, "episodes per batch")
     lr: float = arg(1e-3, "learning rate ([P] Tab. A9: 1e-3, constant)")
     weight_decay: float = arg(0.03, "AdamW weight decay")

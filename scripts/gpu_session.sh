@@ -33,7 +33,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the folder that comes back}
 PRESET=${PRESET:-gpu}            # tiny: a seconds-long check of this script on a CPU
-META_PRESET=${META_PRESET:-cpu}  # the metacontroller's preset (cpu: 4,000 steps of 128 episodes, finishable on a CPU)
+META_PRESET=${META_PRESET:-cpu}  # the metacontroller's preset (cpu: 10,000 steps of 128 episodes; 4,000 until 2026-12-07)
 BUDGET_S=${BUDGET_S:-560}        # the whole script, seconds; the device's per-command limit is 600
 WORK=${WORK:-runs/gpu}           # where the run directories go
 BENCH=${BENCH:-1}                # 0: skip the benchmarks

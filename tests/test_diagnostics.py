@@ -180,3 +180,24 @@ def test_best_codes_train_decoder_saves_a_metacontroller_with_only_its_decoder_c
     assert ckpt["codes"].shape == (4, new.n_z)
     for (name, a), b in zip(old.state_dict().items(), new.state_dict().values()):
         assert torch.equal(a, b) != name.startswith("hyper."), name
+
+
+def test_rank_runs_scores_every_run_on_the_same_episodes_and_sorts_by_the_objective(tmp_path):
+    """Two tiny runs: the held-out objective is NLL + alpha * KL on common episodes, lowest first; scoring a run
+    again repeats it exactly; a directory that is not a metacontroller run is refused by name."""
+    from minirl.config import stage_preset
+    from minirl.discovery import main as meta_main
+
+    rank_runs = diagnostic("rank_runs")
+    runs = [str(tmp_path / f"s{s}") for s in (0, 1)]
+    for seed, run in enumerate(runs):
+        meta_main(stage_preset(MetacontrollerConfig, "tiny", out=run, steps=3, seed=seed, alpha=0.3))
+    groups = rank_runs.main([*runs, "--episodes", "24"])
+    ((key, rows),) = groups.items()
+    assert key == ("pretrained", 0.3) and sorted(r["run"] for r in rows) == sorted(runs)
+    assert [r["objective"] for r in rows] == sorted(r["objective"] for r in rows)
+    for r in rows:
+        assert r["objective"] == pytest.approx(r["nll"] + 0.3 * r["kl"])
+        assert rank_runs.score(r["run"], 24, 90_000)["objective"] == r["objective"]
+    with pytest.raises(SystemExit, match="not-a-run"):
+        rank_runs.main([str(tmp_path / "not-a-run")])

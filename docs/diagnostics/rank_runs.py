@@ -22,8 +22,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from common import load
 
-from minirl.checkpoints import load_base_model, load_metacontroller, resolve_base
 from minirl.discovery import analyse
 from minirl.worlds import expert_episodes
 
@@ -36,8 +36,7 @@ def score(run: str, episodes: int, heldout_seed: int) -> dict:
     cfg = json.loads((d / "config.json").read_text())
     if cfg.get("env") != "gridworld" or "alpha" not in cfg or cfg.get("cotrain"):
         raise SystemExit(f"{run}: not a frozen-base gridworld metacontroller run")
-    model = load_base_model(resolve_base(cfg["base"])).requires_grad_(False)
-    meta, layer, _ = load_metacontroller(d / "checkpoint.pt", model)
+    model, meta, layer = load(run, cfg["base"])
     data = expert_episodes("gridworld", "pretrain", episodes, heldout_seed)
     m = analyse(model, meta, data, layer, cfg["tolerance"], "cpu", seed=0)
     alpha = float(cfg["alpha"])

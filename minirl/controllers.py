@@ -85,8 +85,9 @@ def train_controllers(model, layer: int, data: Trajectories, cfg: ControllerConf
 
 @torch.no_grad()
 def task_success(model, layer: int, ctrl: SubgoalControllers | None, episodes: int, seed: int,
-                 env: str = "gridworld", task: str = "posttrain") -> dict:  # fmt: skip
-    """Roll out on `task` (one task), switching controllers by the env's ground-truth subgoal."""
+                 env: str = "gridworld", task: str = "posttrain", greedy: bool = False) -> dict:  # fmt: skip
+    """Roll out on `task` (one task), switching controllers by the env's ground-truth subgoal. Raw actions are
+    sampled from the controlled model (as in internal RL's environment); `greedy` takes the argmax instead."""
     device = next(model.parameters()).device
     chooser = None
     if ctrl is not None:
@@ -94,7 +95,7 @@ def task_success(model, layer: int, ctrl: SubgoalControllers | None, episodes: i
     seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=episodes)
     gen = torch.Generator(device=device).manual_seed(seed)
     test_env = batch_env(env, episodes, task=parse_tasks(env, task)[0])
-    r = rollout(test_env, model, layer, chooser, seeds=seeds, generator=gen)
+    r = rollout(test_env, model, layer, chooser, greedy=greedy, seeds=seeds, generator=gen)
     return {"success": float(r["success"].mean()), "colours": float(r["progress"].mean())}
 
 

@@ -58,3 +58,34 @@ def test_control_logs_its_training_curve(tmp_path):
     layer2 = [r["losses/action_nll"] for r in lines if r.get("control/layer") == 2 and "losses/action_nll" in r]
     assert m["gt_controller_train_nll"] == [pytest.approx(lines[2]["losses/action_nll"]), pytest.approx(layer2[-1])]
     assert layer2[-1] < layer2[0]  # 4 episodes, batch 4: the same batch every step, so training must fit it
+
+
+def test_task_success_greedy_takes_the_argmax_action():
+    """`greedy` reaches the rollout: its result is the argmax rollout's on the same layouts, whatever the sampling
+    stream, while the sampled result is the sampled rollout's."""
+    import numpy as np
+
+    from minirl.config import ModelConfig
+    from minirl.controllers import SubgoalControllers, task_success
+    from minirl.models.sequence_model import SequenceModel
+    from minirl.rollout import rollout
+    from minirl.worlds import batch_env, parse_tasks
+
+    torch.manual_seed(0)
+    model = SequenceModel(ModelConfig(n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64)).eval()
+    ctrl = SubgoalControllers(32, rank=4)
+    with torch.no_grad():
+        ctrl.A.normal_(0, 0.5)  # controllers that change the actions
+    seeds = np.random.default_rng(7).integers(0, 2**63 - 1, size=32)
+
+    def direct(greedy, stream):
+        env = batch_env("gridworld", 32, task=parse_tasks("gridworld", "0-1-2-3")[0])
+        chooser = lambda t, e, env: ctrl(torch.as_tensor(env.subgoal()))  # noqa: E731
+        gen = torch.Generator().manual_seed(stream)
+        with torch.no_grad():
+            r = rollout(env, model, 1, chooser, greedy=greedy, seeds=seeds, generator=gen)
+        return {"success": float(r["success"].mean()), "colours": float(r["progress"].mean())}
+
+    with torch.no_grad():
+        assert task_success(model, 1, ctrl, 32, seed=7, task="0-1-2-3", greedy=True) == direct(True, 123)
+        assert task_success(model, 1, ctrl, 32, seed=7, task="0-1-2-3") == direct(False, 7)

@@ -5,7 +5,9 @@ The controllers of `minirl control` are fitted by teacher forcing on the pretrai
 model already favours the right pair among the two that can follow; at an unseen transition it gives the
 right pair almost no probability, so a controller that only tips a balance may be too weak to override it.
 k = 1 is the paper's controller; k = 0 is the uncontrolled base model; with the default --seed and --episodes
-both repeat the numbers `minirl control --seed 0` printed. Not part of the method: a diagnostic.
+both repeat the numbers `minirl control --seed 0` printed. `--greedy` takes the controlled model's most likely
+action at every step instead of sampling it (how much of a failure is sampling noise). Not part of the method: a
+diagnostic.
 
     minirl control gridworld --layers mid --task 0-1-2-3 --out RUN
     python docs/diagnostics/controller_gain.py --controllers RUN --task 0-1-2-3 --gains 0,1,1.5,2,3
@@ -28,6 +30,7 @@ def main():
     p.add_argument("--gains", default="0,1,1.5,2,3", help="comma list of gains k")
     p.add_argument("--episodes", type=int, default=1000, help="test episodes per gain")
     p.add_argument("--seed", type=int, default=60_000, help="test layouts (60,000: those of `minirl control --seed 0`)")
+    p.add_argument("--greedy", action="store_true", help="argmax raw actions instead of sampling them")
     args = p.parse_args()
     model = load_base_model(resolve_base(args.base)).requires_grad_(False)
     path = Path(args.controllers)
@@ -39,11 +42,14 @@ def main():
     ctrl = SubgoalControllers(model.cfg.d_model, ck["rank"])
     ctrl.load_state_dict(ck["state_dict"])
     A = ctrl.A.detach().clone()  # (G, D, r): U^(g) = A_g B_g^T, so scaling A scales U
-    print(f"controllers at layer {ck['layer']} ({path}), task {args.task}, {args.episodes} episodes per gain")
+    actions = "greedy" if args.greedy else "sampled"
+    print(f"controllers at layer {ck['layer']} ({path}), task {args.task}, {args.episodes} episodes per gain, "
+          f"{actions} actions")  # fmt: skip
     for k in [float(g) for g in args.gains.split(",")]:
         with torch.no_grad():
             ctrl.A.copy_(k * A)
-        r = task_success(model, ck["layer"], ctrl, args.episodes, seed=args.seed, task=args.task)
+        r = task_success(model, ck["layer"], ctrl, args.episodes, seed=args.seed, task=args.task,
+                         greedy=args.greedy)  # fmt: skip
         print(f"gain {k:g}: success {r['success']:.3f} ({r['colours']:.2f} colours)", flush=True)
 
 

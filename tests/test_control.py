@@ -1,11 +1,15 @@
 """Ground-truth controllers (`minirl control`): the test task is a parameter, and a bad one is refused by name."""
 
+import numpy as np
 import pytest
 import torch
 
 from minirl.checkpoints import load_checkpoint
-from minirl.config import ControllerConfig, stage_preset
-from minirl.controllers import main
+from minirl.config import ControllerConfig, ModelConfig, stage_preset
+from minirl.controllers import SubgoalControllers, main, task_success
+from minirl.models.sequence_model import SequenceModel
+from minirl.rollout import rollout
+from minirl.worlds import batch_env, parse_tasks
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -63,14 +67,6 @@ def test_control_logs_its_training_curve(tmp_path):
 def test_task_success_greedy_takes_the_argmax_action():
     """`greedy` reaches the rollout: its result is the argmax rollout's on the same layouts, whatever the sampling
     stream, while the sampled result is the sampled rollout's."""
-    import numpy as np
-
-    from minirl.config import ModelConfig
-    from minirl.controllers import SubgoalControllers, task_success
-    from minirl.models.sequence_model import SequenceModel
-    from minirl.rollout import rollout
-    from minirl.worlds import batch_env, parse_tasks
-
     torch.manual_seed(0)
     model = SequenceModel(ModelConfig(n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64)).eval()
     ctrl = SubgoalControllers(32, rank=4)
@@ -86,6 +82,5 @@ def test_task_success_greedy_takes_the_argmax_action():
             r = rollout(env, model, 1, chooser, greedy=greedy, seeds=seeds, generator=gen)
         return {"success": float(r["success"].mean()), "colours": float(r["progress"].mean())}
 
-    with torch.no_grad():
-        assert task_success(model, 1, ctrl, 32, seed=7, task="0-1-2-3", greedy=True) == direct(True, 123)
-        assert task_success(model, 1, ctrl, 32, seed=7, task="0-1-2-3") == direct(False, 7)
+    assert task_success(model, 1, ctrl, 32, seed=7, task="0-1-2-3", greedy=True) == direct(True, 123)
+    assert task_success(model, 1, ctrl, 32, seed=7, task="0-1-2-3") == direct(False, 7)
